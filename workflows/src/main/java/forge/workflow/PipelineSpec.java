@@ -1,0 +1,80 @@
+package forge.workflow;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The pipeline spec: the same structure as a {@code config/*.yaml} file, received as plain JSON so that
+ * {@code temporal workflow start --input @spec.json} works without Java on the caller's side.
+ */
+public record PipelineSpec(String name, List<StageSpec> stages) {
+    private static final Set<String> TOP_LEVEL_KEYS = Set.of("name", "stages");
+    static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofMinutes(5);
+
+    public PipelineSpec {
+        stages = List.copyOf(stages);
+        if (stages.isEmpty()) {
+            throw new IllegalArgumentException("stages: the spec names no stage");
+        }
+    }
+
+    public StageSpec stage(String stageName) {
+        return stages.stream().filter(s -> s.name().equals(stageName)).findFirst().orElse(null);
+    }
+
+    /** Parses and checks the parts the workflow needs; throws IllegalArgumentException naming the field. */
+    public static PipelineSpec parse(JsonNode root) {
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException("spec: expected a JSON object with a \"stages\" field");
+        }
+        for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            if (!TOP_LEVEL_KEYS.contains(key)) {
+                throw new IllegalArgumentException(key + ": unknown key; expected one of " + TOP_LEVEL_KEYS);
+            }
+        }
+        JsonNode stagesNode = root.get("stages");
+        if (stagesNode == null || !stagesNode.isObject()) {
+            throw new IllegalArgumentException("stages: missing; expected an object such as {\"pretrain\": {...}}");
+        }
+        List<StageSpec> stages = new ArrayList<>();
+        int lastIndex = -1;
+        for (Iterator<Map.Entry<String, JsonNode>> it = stagesNode.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String stageName = e.getKey();
+            int index = Stages.ORDER.indexOf(stageName);
+            if (index < 0) {
+                throw new IllegalArgumentException("stages." + stageName + ": unknown stage; known stages are " + Stages.ORDER);
+            }
+            if (!Stages.AVAILABLE.contains(stageName)) {
+                throw new IllegalArgumentException("stages." + stageName + ": this version of LLM Forge runs only " + Stages.AVAILABLE);
+            }
+            if (index < lastIndex) {
+                throw new IllegalArgumentException("stages." + stageName + ": stages must appear in the order " + Stages.ORDER);
+            }
+            lastIndex = index;
+            JsonNode config = e.getValue();
+            if (!config.isObject()) {
+                throw new IllegalArgumentException("stages." + stageName + ": expected an object");
+            }
+            String queue = config.hasNonNull("task_queue") ? config.get("task_queue").asText() : TaskQueues.GPU;
+            Duration heartbeat = DEFAULT_HEARTBEAT_TIMEOUT;
+            JsonNode hb = config.get("heartbeat_timeout_seconds");
+            if (hb != null) {
+                if (!hb.canConvertToLong() || hb.asLong() <= 0) {
+                    throw new IllegalArgumentException("stages." + stageName + ".heartbeat_timeout_seconds: must be a positive integer, got " + hb);
+                }
+                heartbeat = Duration.ofSeconds(hb.asLong());
+            }
+            stages.add(new StageSpec(stageName, config, queue, heartbeat));
+        }
+        String name = root.hasNonNull("name") ? root.get("name").asText() : "pipeline";
+        return new PipelineSpec(name, stages);
+    }
+}

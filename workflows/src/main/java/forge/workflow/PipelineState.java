@@ -1,0 +1,3 @@
+package forge.workflow;
+
+public enum PipelineState { PENDING, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED }

@@ -1,0 +1,14 @@
+package forge.workflow;
+
+import io.temporal.activity.ActivityInterface;
+import io.temporal.activity.ActivityMethod;
+
+/**
+ * The long-running training stages. Each resumes from the newest valid checkpoint of its run in S3, heartbeats
+ * its progress, and on cancellation writes a checkpoint before it stops.
+ */
+@ActivityInterface
+public interface StageActivities {
+    @ActivityMethod(name = "Pretrain")
+    StageResult pretrain(StageInput input);
+}

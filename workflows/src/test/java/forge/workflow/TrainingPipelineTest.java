@@ -1,0 +1,158 @@
+package forge.workflow;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.temporal.activity.Activity;
+import io.temporal.client.ActivityCompletionException;
+import io.temporal.client.WorkflowClient;
+import io.temporal.client.WorkflowFailedException;
+import io.temporal.client.WorkflowOptions;
+import io.temporal.client.WorkflowStub;
+import io.temporal.failure.ApplicationFailure;
+import io.temporal.testing.TestWorkflowEnvironment;
+import io.temporal.worker.Worker;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The workflow's own logic — spec checks, pause/resume around a cancellable stage, status — against Temporal's
+ * test server, with a stage activity that counts steps and honours cancellation as the real one does.
+ */
+class TrainingPipelineTest {
+    private TestWorkflowEnvironment env;
+    private CountingStage stage;
+
+    @BeforeEach
+    void setUp() {
+        env = TestWorkflowEnvironment.newInstance();
+        stage = new CountingStage();
+        env.newWorker(TaskQueues.CONTROL).registerWorkflowImplementationTypes(TrainingPipelineImpl.class);
+        env.newWorker(TaskQueues.CONTROL).registerActivitiesImplementations((PipelineActivities) r -> "s3://test/summary.json");
+        Worker gpu = env.newWorker(TaskQueues.GPU);
+        gpu.registerActivitiesImplementations(stage);
+        env.start();
+    }
+
+    @AfterEach
+    void tearDown() {
+        env.close();
+    }
+
+    @Test
+    void pauseCheckpointsTheStageAndResumeContinuesFromIt() throws Exception {
+        TrainingPipeline pipeline = start("paused-run", spec(8000));
+        WorkflowStub stub = WorkflowStub.fromTyped(pipeline);
+        waitUntil(() -> stage.step.get() >= 20);
+        pipeline.pause();
+        waitUntil(() -> pipeline.status().state() == PipelineState.PAUSED);
+        long pausedAt = stage.step.get();
+        assertEquals(List.of(pausedAt), stage.checkpoints, "pausing writes one checkpoint");
+        env.sleep(Duration.ofSeconds(5));
+        assertEquals(pausedAt, stage.step.get(), "no training while paused");
+
+        pipeline.resume();
+        PipelineResult result = stub.getResult(30, TimeUnit.SECONDS, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        assertEquals(8000, result.stages().get("pretrain").steps());
+        assertEquals(2, stage.attempts.get(), "resume runs the stage again, from its checkpoint");
+        assertEquals(PipelineState.COMPLETED, pipeline.status().state());
+        assertEquals(PipelineState.COMPLETED, pipeline.status().stages().get("pretrain").state());
+    }
+
+    @Test
+    void badSpecFailsTheRunWithoutRetryingAndNamesTheKey() throws Exception {
+        TrainingPipeline pipeline = start("bad-spec", new ObjectMapper().readTree("{\"stages\": {}, \"stagse\": 1}"));
+        WorkflowFailedException e = assertThrows(WorkflowFailedException.class,
+                () -> WorkflowStub.fromTyped(pipeline).getResult(10, TimeUnit.SECONDS, PipelineResult.class));
+        ApplicationFailure failure = (ApplicationFailure) e.getCause();
+        assertTrue(failure.getOriginalMessage().contains("stagse"), failure.getOriginalMessage());
+        assertTrue(failure.isNonRetryable());
+        assertEquals(0, stage.attempts.get());
+    }
+
+    @Test
+    void specNamesStagesInRecipeOrder() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
+                new ObjectMapper().readTree("{\"stages\": {\"ppo\": {}, \"pretrain\": {}}}")));
+        assertTrue(e.getMessage().contains("stages.ppo"), e.getMessage());
+    }
+
+    @Test
+    void progressSignalsReachTheStatusQuery() throws Exception {
+        TrainingPipeline pipeline = start("progress-run", spec(100_000));
+        waitUntil(() -> stage.step.get() >= 5);
+        pipeline.stageProgress(new StageProgress("pretrain", 5, 100_000, 2.5, "s3://b/x/step-000000005", Map.of("valLoss", 2.7)));
+        StageStatus s = pipeline.status().stages().get("pretrain");
+        assertEquals(5, s.step());
+        assertEquals(2.5, s.metrics().get("loss"));
+        assertEquals("s3://b/x/step-000000005", s.checkpoint());
+        WorkflowStub.fromTyped(pipeline).cancel();
+        assertThrows(Exception.class, () -> WorkflowStub.fromTyped(pipeline).getResult(10, TimeUnit.SECONDS, PipelineResult.class));
+        assertEquals(PipelineState.CANCELLED, pipeline.status().state());
+        assertEquals(1, stage.checkpoints.size(), "cancel writes a checkpoint too");
+    }
+
+    private TrainingPipeline start(String id, JsonNode spec) {
+        WorkflowClient client = env.getWorkflowClient();
+        TrainingPipeline p = client.newWorkflowStub(TrainingPipeline.class,
+                WorkflowOptions.newBuilder().setWorkflowId(id).setTaskQueue(TaskQueues.CONTROL).build());
+        WorkflowClient.start(p::run, spec);
+        return p;
+    }
+
+    private static JsonNode spec(long steps) throws Exception {
+        return new ObjectMapper().readTree("{\"name\": \"t\", \"stages\": {\"pretrain\": {\"heartbeat_timeout_seconds\": 2, \"steps\": " + steps + "}}}");
+    }
+
+    private static void waitUntil(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met in 20 s");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** Counts "steps" and, like the real stage, checkpoints and stops when a heartbeat reports cancellation. */
+    static final class CountingStage implements StageActivities {
+        final AtomicLong step = new AtomicLong();
+        final AtomicLong attempts = new AtomicLong();
+        final List<Long> checkpoints = new CopyOnWriteArrayList<>();
+
+        @Override
+        public StageResult pretrain(StageInput input) {
+            attempts.incrementAndGet();
+            long total = input.config().get("steps").asLong();
+            var ctx = Activity.getExecutionContext();
+            while (step.get() < total) {
+                try {
+                    ctx.heartbeat(step.get());
+                } catch (ActivityCompletionException e) {
+                    checkpoints.add(step.get());
+                    throw e;
+                }
+                step.incrementAndGet();
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                }
+            }
+            return new StageResult("pretrain", "COMPLETED", total, 0, 0, "s3://b/final", Map.of(), List.of());
+        }
+    }
+}
