@@ -1,0 +1,305 @@
+package forge.storage;
+
+import forge.data.UriOpener;
+import forge.errors.BadInputException;
+import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
+import software.amazon.awssdk.services.s3.model.BucketAlreadyOwnedByYouException;
+import software.amazon.awssdk.services.s3.model.CommonPrefix;
+import software.amazon.awssdk.services.s3.model.DeleteObjectsResponse;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.ObjectIdentifier;
+import software.amazon.awssdk.services.s3.model.S3Object;
+
+import java.io.FileNotFoundException;
+import java.io.InputStream;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * The one place that talks to S3. Every failure leaves here as a {@link StorageException} with a readable message;
+ * an endpoint nobody answers on becomes {@link StorageUnavailableException}, which callers retry.
+ *
+ * <p>Listing methods treat an {@link S3Uri} as a directory and return names relative to it. Keys ending in "/" are
+ * skipped: S3Proxy's filesystem backend reports its directories as such "marker" objects, and real S3 consoles
+ * create them too.
+ */
+public final class S3Storage implements AutoCloseable, UriOpener {
+    private static final int DELETE_BATCH = 1000;
+
+    private final S3Settings settings;
+    private final S3ClientOptions options;
+    private final DefaultCredentialsProvider credentials;
+    private final S3Client s3;
+    private final AtomicLong multipartUploads = new AtomicLong();
+    private volatile boolean batchDeleteUnsupported;
+
+    public S3Storage(S3Settings settings) {
+        this(settings, S3ClientOptions.defaults());
+    }
+
+    public S3Storage(S3Settings settings, S3ClientOptions options) {
+        this.settings = settings;
+        this.options = options;
+        // Built per instance rather than the shared create() singleton, so close() can release it.
+        this.credentials = DefaultCredentialsProvider.builder().build();
+        S3ClientBuilder builder = S3Client.builder()
+                .httpClientBuilder(httpClient(options))
+                .credentialsProvider(credentials)
+                .region(Region.of(settings.region()))
+                .forcePathStyle(settings.pathStyle())
+                .overrideConfiguration(o -> o
+                        .retryStrategy(AwsRetryStrategy.standardRetryStrategy().toBuilder()
+                                .maxAttempts(options.maxAttempts()).build())
+                        .apiCallTimeout(options.apiCallTimeout()));
+        if (settings.endpoint() != null) {
+            builder.endpointOverride(URI.create(settings.endpoint()))
+                    // S3-compatible servers (S3Proxy 3.0, Ceph, older MinIO) reject the SDK's default streaming
+                    // CRC trailer with XAmzContentSHA256Mismatch. Nothing is lost for checkpoints: every file's
+                    // SHA-256 is in the manifest and checked on load.
+                    .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                    .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED);
+        }
+        this.s3 = builder.build();
+    }
+
+    // SDK 2.57 deprecates the Apache 4 client in favour of apache5-client; 4.x is still supported and is the one this
+    // module declares. Named explicitly so the choice does not hinge on which of the clients the s3 artifact drags
+    // onto the classpath (apache5, netty) the SDK happens to find first.
+    @SuppressWarnings("deprecation")
+    private static ApacheHttpClient.Builder httpClient(S3ClientOptions options) {
+        return ApacheHttpClient.builder()
+                .connectionTimeout(options.connectTimeout())
+                .socketTimeout(options.socketTimeout());
+    }
+
+    public S3Settings settings() {
+        return settings;
+    }
+
+    /** Uploads that went through the multipart path since this instance was built. */
+    public long multipartUploads() {
+        return multipartUploads.get();
+    }
+
+    public void put(S3Uri uri, byte[] content) {
+        requireObjectKey(uri);
+        call("PUT", uri, () -> {
+            if (content.length >= options.multipartThreshold()) {
+                MultipartPut.upload(s3, uri, content, options.partSize(), settings.endpoint() == null);
+                multipartUploads.incrementAndGet();
+            } else {
+                s3.putObject(b -> b.bucket(uri.bucket()).key(uri.key()), RequestBody.fromBytes(content));
+            }
+            return null;
+        });
+    }
+
+    /** The whole object; {@link ObjectNotFoundException} when absent. */
+    public byte[] get(S3Uri uri) {
+        requireObjectKey(uri);
+        return call("GET", uri, () -> s3.getObjectAsBytes(b -> b.bucket(uri.bucket()).key(uri.key()))
+                .asByteArrayUnsafe());
+    }
+
+    public Optional<byte[]> getIfExists(S3Uri uri) {
+        try {
+            return Optional.of(get(uri));
+        } catch (ObjectNotFoundException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** Streams an object named by a user-facing URI; a missing object is a {@link FileNotFoundException}. */
+    @Override
+    public InputStream open(String uri) throws FileNotFoundException {
+        S3Uri parsed = S3Uri.parse(uri);
+        if (parsed.key().isEmpty()) {
+            throw new BadInputException("'" + uri + "' names a bucket, not an object");
+        }
+        try {
+            return call("GET", parsed, () -> s3.getObject(b -> b.bucket(parsed.bucket()).key(parsed.key())));
+        } catch (ObjectNotFoundException e) {
+            FileNotFoundException fnf = new FileNotFoundException(parsed + " does not exist");
+            fnf.initCause(e);
+            throw fnf;
+        }
+    }
+
+    /** Every object below {@code dir}, recursively, as names relative to it, sorted. */
+    public List<String> list(S3Uri dir) {
+        return listWithSizes(dir).stream().map(StoredObject::name).toList();
+    }
+
+    /** Like {@link #list} with sizes, so callers can check completeness without a HEAD per object. */
+    public List<StoredObject> listWithSizes(S3Uri dir) {
+        String prefix = dir.dirPrefix();
+        List<StoredObject> out = new ArrayList<>();
+        for (S3Object o : rawList(dir, false)) {
+            String name = o.key().substring(prefix.length());
+            if (!name.isEmpty() && !name.endsWith("/")) {
+                out.add(new StoredObject(name, o.size()));
+            }
+        }
+        out.sort(Comparator.comparing(StoredObject::name));
+        return out;
+    }
+
+    /** Names of the immediate sub-directories of {@code dir} (common prefixes under '/'), sorted. */
+    public List<String> listDirectories(S3Uri dir) {
+        String prefix = dir.dirPrefix();
+        ListObjectsV2Request request = ListObjectsV2Request.builder()
+                .bucket(dir.bucket()).prefix(prefix).delimiter("/").build();
+        return call("LIST", dir, () -> {
+            TreeSet<String> names = new TreeSet<>();
+            for (ListObjectsV2Response page : s3.listObjectsV2Paginator(request)) {
+                for (CommonPrefix p : page.commonPrefixes()) {
+                    String name = p.prefix().substring(prefix.length());
+                    name = name.endsWith("/") ? name.substring(0, name.length() - 1) : name;
+                    if (!name.isEmpty()) {
+                        names.add(name);
+                    }
+                }
+                // Some backends report an empty directory as a "name/" object instead of a common prefix.
+                for (S3Object o : page.contents()) {
+                    String name = o.key().substring(prefix.length());
+                    if (name.endsWith("/") && name.indexOf('/') == name.length() - 1) {
+                        names.add(name.substring(0, name.length() - 1));
+                    }
+                }
+            }
+            return List.copyOf(names);
+        });
+    }
+
+    public boolean exists(S3Uri uri) {
+        requireObjectKey(uri);
+        try {
+            call("HEAD", uri, () -> s3.headObject(b -> b.bucket(uri.bucket()).key(uri.key())));
+            return true;
+        } catch (ObjectNotFoundException e) {
+            return false;
+        }
+    }
+
+    /** Deleting an absent object is not an error, as on S3 itself. */
+    public void delete(S3Uri uri) {
+        requireObjectKey(uri);
+        call("DELETE", uri, () -> s3.deleteObject(b -> b.bucket(uri.bucket()).key(uri.key())));
+    }
+
+    /** Deletes everything below {@code dir} (directory markers included); returns how many keys were removed. */
+    public int deleteAll(S3Uri dir) {
+        if (dir.key().isEmpty()) {
+            throw new IllegalArgumentException("refusing to delete a whole bucket: " + dir);
+        }
+        // Deepest keys first, so a filesystem backend can drop directories after their contents.
+        List<String> keys = rawList(dir, true).stream().map(S3Object::key)
+                .sorted(Comparator.comparingInt(String::length).reversed().thenComparing(Comparator.naturalOrder()))
+                .toList();
+        for (int i = 0; i < keys.size(); i += DELETE_BATCH) {
+            List<String> batch = keys.subList(i, Math.min(keys.size(), i + DELETE_BATCH));
+            if (batchDeleteUnsupported) {
+                batch.forEach(k -> deleteRawKey(dir, k));
+                continue;
+            }
+            try {
+                deleteBatch(dir, batch);
+            } catch (StorageException e) {
+                if (e.statusCode() != 501) {
+                    throw e;
+                }
+                // Some S3-compatible servers (GCS interop, older gateways) lack multi-object delete.
+                batchDeleteUnsupported = true;
+                batch.forEach(k -> deleteRawKey(dir, k));
+            }
+        }
+        return keys.size();
+    }
+
+    private void deleteBatch(S3Uri dir, List<String> keys) {
+        List<ObjectIdentifier> ids = keys.stream().map(k -> ObjectIdentifier.builder().key(k).build()).toList();
+        DeleteObjectsResponse r = call("DELETE", dir, () -> s3.deleteObjects(b -> b.bucket(dir.bucket())
+                .delete(d -> d.objects(ids).quiet(true))));
+        if (r.hasErrors() && !r.errors().isEmpty()) {
+            var first = r.errors().get(0);
+            throw new StorageException("DELETE below " + dir + " failed for " + r.errors().size()
+                    + " keys, first s3://" + dir.bucket() + "/" + first.key() + ": " + first.code() + " "
+                    + first.message(), 0, null);
+        }
+    }
+
+    /** Raw, because a directory marker's key ends in "/" and has no S3Uri spelling. */
+    private void deleteRawKey(S3Uri dir, String key) {
+        call("DELETE", dir, () -> s3.deleteObject(b -> b.bucket(dir.bucket()).key(key)));
+    }
+
+    /** Creates the settings' bucket unless it exists; for the embedded endpoint and first runs. */
+    public void ensureBucket() {
+        S3Uri bucket = new S3Uri(settings.bucket(), "");
+        try {
+            call("HEAD bucket", bucket, () -> s3.headBucket(b -> b.bucket(settings.bucket())));
+            return;
+        } catch (StorageException e) {
+            if (e.statusCode() != 404) {
+                throw e;
+            }
+        }
+        try {
+            call("CREATE bucket", bucket, () -> s3.createBucket(b -> b.bucket(settings.bucket())));
+        } catch (StorageException e) {
+            if (!(e.getCause() instanceof BucketAlreadyOwnedByYouException)) {
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        s3.close();
+        credentials.close();
+    }
+
+    private List<S3Object> rawList(S3Uri dir, boolean includeMarkers) {
+        String prefix = dir.dirPrefix();
+        ListObjectsV2Request request = ListObjectsV2Request.builder().bucket(dir.bucket()).prefix(prefix).build();
+        return call("LIST", dir, () -> {
+            List<S3Object> out = new ArrayList<>();
+            for (S3Object o : s3.listObjectsV2Paginator(request).contents()) {
+                if (includeMarkers || !o.key().endsWith("/")) {
+                    out.add(o);
+                }
+            }
+            return out;
+        });
+    }
+
+    private <T> T call(String operation, S3Uri target, Supplier<T> request) {
+        try {
+            return request.get();
+        } catch (SdkException e) {
+            throw S3Errors.translate(e, operation, target, settings.endpointForDisplay(), options.maxAttempts());
+        }
+    }
+
+    private static void requireObjectKey(S3Uri uri) {
+        if (uri.key().isEmpty()) {
+            throw new IllegalArgumentException("expected an object, got the bucket root " + uri);
+        }
+    }
+}
