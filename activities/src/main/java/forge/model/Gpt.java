@@ -1,0 +1,496 @@
+package forge.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.norm.Dropout;
+import ai.djl.nn.norm.LayerNorm;
+import forge.errors.BadInputException;
+import forge.tensor.EngineArrays;
+import forge.tensor.HostTensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A GPT-2 decoder in the shape of nanoGPT's model.py, with parameters as plain NDArrays named and laid out as
+ * Hugging Face's GPT2Model (Conv1D weights are (in, out): y = x·W + b), so {@link #snapshot()} loads into
+ * transformers as is.
+ *
+ * <p>Memory: parameters live in this model's manager. Each forward frees its own intermediates on return (autograd
+ * keeps what backward needs) and its result is attached to the input's manager, so nothing accumulates in the model
+ * even without a scope; callers should still wrap a training step in an {@code NDScope} to free the loss, the logits
+ * and the gradient handles.
+ *
+ * <p>Randomness: weights come from a Java RNG (same seed, same weights on any engine); dropout and nothing else uses
+ * the torch RNG, so a caller that wants steps to be reproducible — resume included — reseeds it before every
+ * training forward with {@code Engine.getInstance().setRandomSeed(...)} derived from (seed, step, micro-step).
+ *
+ * <p>Autograd safety: between forward and backward, do not put the loss through DJL's Number overloads
+ * ({@code loss.div(accumulationSteps)}): they free their scalar before backward reads it. Use
+ * {@link EngineArrays#scale}. Not thread-safe; one model per thread.
+ */
+public final class Gpt implements AutoCloseable {
+    static final double LAYER_NORM_EPS = 1e-5;
+    private static final double INIT_STD = 0.02;
+    /** gelu_new(x) = 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) = x·sigmoid(x·(A + B·x²)). */
+    private static final double GELU_A = 2 * Math.sqrt(2 / Math.PI);
+    private static final double GELU_B = GELU_A * 0.044715;
+
+    private final GptConfig config;
+    private final NDManager manager;
+    private final LinkedHashMap<String, NDArray> params;
+    private final NDArray wte;                // (V, C), also the LM head
+    private final NDArray wpe;                // (block, C)
+    private final List<Layer> h;
+    private final NDArray lnFW;
+    private final NDArray lnFB;
+    private final NDArray causalMask;         // (block, block): 0 on and below the diagonal, -inf above
+    private final NDArray noLnBias;           // zeros (C), stands in for LayerNorm bias when bias=false
+    // Constants as libtorch-owned scalars: x.mul(Number) would leave autograd a dangling pointer (see EngineArrays).
+    private final NDArray attnScale;          // 1/√hs
+    private final NDArray geluA;
+    private final NDArray geluB;
+
+    private record Layer(NDArray ln1W, NDArray ln1B, NDArray attnW, NDArray attnB, NDArray attnProjW,
+                         NDArray attnProjB, NDArray ln2W, NDArray ln2B, NDArray fcW, NDArray fcB,
+                         NDArray mlpProjW, NDArray mlpProjB) {
+    }
+
+    // ---------------------------------------------------------------------------------------------- construction
+
+    /** A fresh model with GPT-2's init, the same for the same seed on any engine. */
+    public static Gpt create(NDManager parent, GptConfig cfg, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        double projStd = INIT_STD / Math.sqrt(2.0 * cfg.nLayer());
+        LinkedHashMap<String, float[]> init = new LinkedHashMap<>();
+        parameterShapes(cfg).forEach((name, shape) -> {
+            float[] v = new float[(int) HostTensor.numel(shape)];
+            if (name.endsWith(".bias")) {
+                // zeros
+            } else if (name.startsWith("ln_") || name.contains(".ln_")) {
+                Arrays.fill(v, 1f);
+            } else {
+                gaussian(rng, v, name.endsWith("c_proj.weight") ? projStd : INIT_STD);
+            }
+            init.put(name, v);
+        });
+        return new Gpt(parent, cfg, init);
+    }
+
+    /** Names and shapes of every parameter, in the order of {@link #parameters()}. */
+    public static LinkedHashMap<String, long[]> parameterShapes(GptConfig cfg) {
+        long c = cfg.nEmbd();
+        LinkedHashMap<String, long[]> s = new LinkedHashMap<>();
+        s.put("wte.weight", new long[] {cfg.vocabSize(), c});
+        s.put("wpe.weight", new long[] {cfg.blockSize(), c});
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            String p = "h." + i + ".";
+            layerNormShapes(s, p + "ln_1", c, cfg.bias());
+            linearShapes(s, p + "attn.c_attn", c, 3 * c, cfg.bias());
+            linearShapes(s, p + "attn.c_proj", c, c, cfg.bias());
+            layerNormShapes(s, p + "ln_2", c, cfg.bias());
+            linearShapes(s, p + "mlp.c_fc", c, 4 * c, cfg.bias());
+            linearShapes(s, p + "mlp.c_proj", 4 * c, c, cfg.bias());
+        }
+        layerNormShapes(s, "ln_f", c, cfg.bias());
+        return s;
+    }
+
+    private static void layerNormShapes(Map<String, long[]> s, String name, long c, boolean bias) {
+        s.put(name + ".weight", new long[] {c});
+        if (bias) {
+            s.put(name + ".bias", new long[] {c});
+        }
+    }
+
+    private static void linearShapes(Map<String, long[]> s, String name, long in, long out, boolean bias) {
+        s.put(name + ".weight", new long[] {in, out});
+        if (bias) {
+            s.put(name + ".bias", new long[] {out});
+        }
+    }
+
+    /** Box-Muller on our own RNG: java.util's gaussian algorithms are not promised to stay the same. */
+    private static void gaussian(SplittableRandom rng, float[] out, double std) {
+        for (int i = 0; i < out.length; i += 2) {
+            double u1 = 1.0 - rng.nextDouble(); // (0, 1]: log stays finite
+            double u2 = rng.nextDouble();
+            double r = Math.sqrt(-2.0 * Math.log(u1)) * std;
+            out[i] = (float) (r * Math.cos(2 * Math.PI * u2));
+            if (i + 1 < out.length) {
+                out[i + 1] = (float) (r * Math.sin(2 * Math.PI * u2));
+            }
+        }
+    }
+
+    private Gpt(NDManager parent, GptConfig cfg, LinkedHashMap<String, float[]> values) {
+        this.config = cfg;
+        this.manager = parent.newSubManager();
+        this.params = new LinkedHashMap<>();
+        parameterShapes(cfg).forEach((name, shape) -> {
+            NDArray p = keep(EngineArrays.of(manager, values.get(name), new Shape(shape)));
+            p.setName(name);
+            p.setRequiresGradient(true);
+            params.put(name, p);
+        });
+        this.wte = params.get("wte.weight");
+        this.wpe = params.get("wpe.weight");
+        this.h = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            String p = "h." + i + ".";
+            h.add(new Layer(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
+                    params.get(p + "attn.c_attn.weight"), params.get(p + "attn.c_attn.bias"),
+                    params.get(p + "attn.c_proj.weight"), params.get(p + "attn.c_proj.bias"),
+                    params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
+                    params.get(p + "mlp.c_fc.weight"), params.get(p + "mlp.c_fc.bias"),
+                    params.get(p + "mlp.c_proj.weight"), params.get(p + "mlp.c_proj.bias")));
+        }
+        this.lnFW = params.get("ln_f.weight");
+        this.lnFB = params.get("ln_f.bias");
+        int t = cfg.blockSize();
+        float[] mask = new float[t * t];
+        for (int i = 0; i < t; i++) {
+            Arrays.fill(mask, i * t + i + 1, (i + 1) * t, Float.NEGATIVE_INFINITY);
+        }
+        this.causalMask = keep(EngineArrays.of(manager, mask, new Shape(t, t)));
+        this.noLnBias = keep(manager.zeros(new Shape(cfg.nEmbd())));
+        this.attnScale = keep(EngineArrays.scalar(manager, 1.0 / Math.sqrt(cfg.headSize())));
+        this.geluA = keep(EngineArrays.scalar(manager, GELU_A));
+        this.geluB = keep(EngineArrays.scalar(manager, GELU_B));
+    }
+
+    /** Model state must outlive whatever NDScope the caller happens to have open while building it. */
+    private static NDArray keep(NDArray a) {
+        NDScope.unregister(a);
+        return a;
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    /** Every trainable array by its HF GPT-2 name, in a fixed order (embeddings, blocks 0..n-1, ln_f). */
+    public LinkedHashMap<String, NDArray> parameters() {
+        return new LinkedHashMap<>(params);
+    }
+
+    // ---------------------------------------------------------------------------------------------- forward
+
+    /**
+     * idx (B, T) int64, T ≤ block_size → logits (B, T, V). Dropout is active only when training, and draws from
+     * the torch RNG (see the class comment for the seeding contract). Run under a GradientCollector to train.
+     */
+    public NDArray forward(NDArray idx, boolean training) {
+        return forward(idx, null, training, false);
+    }
+
+    /**
+     * Inference on top of a cache: idx (B, T) holds the tokens at positions cache.length() .. +T, their keys and
+     * values are appended, and the logits (B, T, V) for those positions come back.
+     */
+    public NDArray forward(NDArray idx, KvCache cache) {
+        if (cache == null) {
+            throw new IllegalArgumentException("cache is null; use forward(idx, training)");
+        }
+        return forward(idx, cache, false, false);
+    }
+
+    public KvCache newCache(int batch) {
+        return new KvCache(manager, config.nLayer(), batch);
+    }
+
+    private NDArray forward(NDArray idx, KvCache cache, boolean training, boolean lastOnly) {
+        Shape shape = idx.getShape();
+        if (shape.dimension() != 2) {
+            throw new IllegalArgumentException("idx must be (B, T), got " + shape);
+        }
+        long b = shape.get(0);
+        long t = shape.get(1);
+        long c = config.nEmbd();
+        int past = cache == null ? 0 : cache.length();
+        if (t < 1 || past + t > config.blockSize()) {
+            throw new IllegalArgumentException("cannot forward " + t + " tokens after " + past
+                    + " cached ones: block_size is " + config.blockSize());
+        }
+        if (cache != null && cache.batch() != b) {
+            throw new IllegalArgumentException("cache holds batch " + cache.batch() + ", idx has " + b);
+        }
+        NDArray logits;
+        try (NDScope scope = new NDScope()) {
+            // A copy libtorch owns: embedding's backward reads the ids after the caller may have closed idx.
+            NDArray ids = idx.getDataType() == DataType.INT64 ? EngineArrays.owned(idx)
+                    : idx.toType(DataType.INT64, false);
+            NDArray tok = Embedding.embedding(ids, wte, SparseFormat.DENSE).singletonOrThrow();  // (B, T, C)
+            NDArray pos = wpe.get(new NDIndex("{}:{}", past, past + t));                        // (T, C)
+            NDArray x = dropout(tok.add(pos), training).reshape(b * t, c);                      // (B*T, C)
+            // Row i may see keys 0 .. past+i; a single new token sees everything, so needs no mask.
+            NDArray mask = t == 1 ? null
+                    : causalMask.get(new NDIndex("{}:{}, :{}", past, past + t, past + t));       // (T, past+T)
+            for (int i = 0; i < h.size(); i++) {
+                Layer l = h.get(i);
+                x = x.add(attention(l, i, layerNorm(x, l.ln1W, l.ln1B), b, t, mask, cache, training));
+                x = x.add(mlp(l, layerNorm(x, l.ln2W, l.ln2B), training));
+            }
+            x = layerNorm(x, lnFW, lnFB);                                                        // (B*T, C)
+            if (lastOnly) {
+                x = x.reshape(b, t, c).get(new NDIndex(":, -1, :"));                             // (B, C)
+                t = 1;
+            }
+            logits = x.matMul(wte.transpose()).reshape(b, t, config.vocabSize());               // (B, T, V)
+            NDScope.unregister(logits);
+        }
+        if (cache != null) {
+            cache.advance(shape.get(1));
+        }
+        return handOver(logits, idx.getManager());
+    }
+
+    /** Causal multi-head self-attention; x is (B*T, C), pre-normalised. */
+    private NDArray attention(Layer l, int layer, NDArray x, long b, long t, NDArray mask, KvCache cache,
+                              boolean training) {
+        long c = config.nEmbd();
+        long nh = config.nHead();
+        long hs = c / nh;
+        NDList qkv = linear(x, l.attnW, l.attnB).split(3, 1);                        // 3 × (B*T, C)
+        NDArray q = qkv.get(0).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
+        NDArray k = qkv.get(1).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
+        NDArray v = qkv.get(2).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
+        if (cache != null) {
+            NDArray[] kv = cache.append(layer, k, v);
+            k = kv[0];                                                               // (B, nh, past+T, hs)
+            v = kv[1];                                                               // (B, nh, past+T, hs)
+        }
+        NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).mul(attnScale);             // (B, nh, T, past+T)
+        if (mask != null) {
+            att = att.add(mask);
+        }
+        att = dropout(att.softmax(-1), training);
+        NDArray y = att.matMul(v);                                                   // (B, nh, T, hs)
+        y = y.transpose(0, 2, 1, 3).reshape(b * t, c);                               // (B*T, C)
+        return dropout(linear(y, l.attnProjW, l.attnProjB), training);              // (B*T, C)
+    }
+
+    /** Position-wise MLP, 4× wide with GPT-2's tanh GELU; x is (B*T, C), pre-normalised. */
+    private NDArray mlp(Layer l, NDArray x, boolean training) {
+        NDArray u = linear(x, l.fcW, l.fcB);                                         // (B*T, 4C)
+        u = Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);     // gelu_new
+        return dropout(linear(u, l.mlpProjW, l.mlpProjB), training);                // (B*T, C)
+    }
+
+    private NDArray layerNorm(NDArray x, NDArray w, NDArray bias) {
+        return LayerNorm.layerNorm(x, new Shape(config.nEmbd()), w, bias == null ? noLnBias : bias,
+                (float) LAYER_NORM_EPS).singletonOrThrow();
+    }
+
+    /** HF Conv1D: x (N, in) · W (in, out) + b. */
+    private static NDArray linear(NDArray x, NDArray w, NDArray bias) {
+        NDArray y = x.matMul(w);
+        return bias == null ? y : y.add(bias);
+    }
+
+    private NDArray dropout(NDArray x, boolean training) {
+        if (!training || config.dropout() == 0) {
+            return x;
+        }
+        return Dropout.dropout(x, (float) config.dropout(), true).singletonOrThrow();
+    }
+
+    /**
+     * Moves a result computed under a private scope to the caller: into the caller's manager, and into the
+     * caller's own NDScope if one is open.
+     */
+    private static NDArray handOver(NDArray result, NDManager owner) {
+        result.attach(owner);
+        NDScope.register(result);
+        return result;
+    }
+
+    // ---------------------------------------------------------------------------------------------- loss
+
+    /**
+     * Mean negative log-likelihood of targets (B, T) under logits (B, T, V), over the positions whose weight is 1.
+     * weights (B, T) float 0/1, or null to count every position. All-zero weights give a loss of 0.
+     */
+    public static NDArray crossEntropy(NDArray logits, NDArray targets, NDArray weights) {
+        NDArray loss;
+        try (NDScope scope = new NDScope()) {
+            // Owned copies: gather's and mul's backward read them after the caller may have closed the originals.
+            NDArray ids = targets.getDataType() == DataType.INT64 ? EngineArrays.owned(targets)
+                    : targets.toType(DataType.INT64, false);
+            NDArray logp = logits.logSoftmax(-1);                                    // (B, T, V)
+            NDArray nll = logp.gather(ids.expandDims(-1), -1).squeeze(-1).neg();     // (B, T)
+            if (weights == null) {
+                loss = nll.mean();
+            } else {
+                NDArray w = weights.getDataType() == DataType.FLOAT32 ? EngineArrays.owned(weights)
+                        : weights.toType(DataType.FLOAT32, false);
+                loss = nll.mul(w).sum().div(w.sum().maximum(EngineArrays.scalar(w.getManager(), 1e-12)));
+            }
+            NDScope.unregister(loss);
+        }
+        return handOver(loss, logits.getManager());
+    }
+
+    // ---------------------------------------------------------------------------------------------- generation
+
+    /**
+     * Continues prompt by up to maxNewTokens tokens and returns prompt followed by them (as nanoGPT's generate),
+     * ending with stopToken if it was sampled. Sampling runs on the host with a Java RNG seeded from seed, so the
+     * same seed gives the same tokens with or without the cache.
+     *
+     * <p>Past block_size the context is cropped to the last block_size tokens. Positions are absolute, so a full
+     * cache cannot slide; from there on the cached path recomputes the cropped window each step, exactly what the
+     * uncached path does.
+     */
+    public int[] generate(int[] prompt, GenerationOptions opts, long seed) {
+        return generateBatch(new int[][] {prompt}, opts, seed)[0];
+    }
+
+    /**
+     * {@link #generate} for several prompts of the same length in one batch. Row r samples with its own RNG seeded
+     * from seed + r, so it gives what generate(prompts[r], opts, seed + r) gives, up to float rounding of the
+     * batched matmuls. Rows end independently at stopToken.
+     */
+    public int[][] generateBatch(int[][] prompts, GenerationOptions opts, long seed) {
+        if (prompts.length == 0) {
+            throw BadInputException.field("generate.prompt", "needs at least one prompt");
+        }
+        int len = prompts[0].length;
+        for (int[] prompt : prompts) {
+            if (prompt.length == 0 || prompt.length != len) {
+                throw BadInputException.field("generate.prompt", "prompts must be non-empty and of equal length, got "
+                        + prompt.length + " and " + len);
+            }
+            for (int tokenId : prompt) {
+                if (tokenId < 0 || tokenId >= config.vocabSize()) {
+                    throw BadInputException.field("generate.prompt",
+                            "token " + tokenId + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+                }
+            }
+        }
+        int rows = prompts.length;
+        int v = config.vocabSize();
+        SplittableRandom[] rngs = new SplittableRandom[rows];
+        int[][] out = new int[rows][];
+        int[] ends = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            rngs[r] = new SplittableRandom(seed + r);
+            out[r] = Arrays.copyOf(prompts[r], len + opts.maxNewTokens());
+            ends[r] = -1;
+        }
+        int n = len;
+        int running = rows;
+        try (NDManager m = manager.newSubManager();
+             KvCache cache = opts.useKvCache() ? newCache(rows) : null) {
+            while (n < len + opts.maxNewTokens() && running > 0) {
+                float[] logits;
+                try (NDScope scope = new NDScope()) {
+                    logits = nextTokenLogits(m, out, n, cache);                          // (rows·V)
+                }
+                for (int r = 0; r < rows; r++) {
+                    if (ends[r] >= 0) {
+                        out[r][n] = out[r][n - 1]; // finished rows ride along; cut off below
+                        continue;
+                    }
+                    int next = Sampler.sample(Arrays.copyOfRange(logits, r * v, (r + 1) * v), opts, rngs[r]);
+                    out[r][n] = next;
+                    if (next == opts.stopToken()) {
+                        ends[r] = n + 1;
+                        running--;
+                    }
+                }
+                n++;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            out[r] = Arrays.copyOf(out[r], ends[r] >= 0 ? ends[r] : n);
+        }
+        return out;
+    }
+
+    /** Logits (rows·V) for the token after tokens[r][0..n) of every row. */
+    private float[] nextTokenLogits(NDManager m, int[][] tokens, int n, KvCache cache) {
+        int from;
+        if (cache != null && cache.length() > 0 && cache.length() == n - 1 && n <= config.blockSize()) {
+            from = n - 1;
+        } else {
+            from = Math.max(0, n - config.blockSize());
+            if (cache != null) {
+                cache.clear();
+            }
+        }
+        int w = n - from;
+        long[] window = new long[tokens.length * w];
+        for (int r = 0; r < tokens.length; r++) {
+            for (int i = 0; i < w; i++) {
+                window[r * w + i] = tokens[r][from + i];
+            }
+        }
+        NDArray idx = m.create(window, new Shape(tokens.length, w));
+        return forward(idx, cache, false, true).toFloatArray();
+    }
+
+    // ---------------------------------------------------------------------------------------------- state
+
+    /** A host copy of every parameter, by name in {@link #parameters()} order. */
+    public LinkedHashMap<String, HostTensor> snapshot() {
+        LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+        params.forEach((name, p) -> out.put(name, HostTensor.of(p)));
+        return out;
+    }
+
+    /**
+     * Overwrites every parameter in place. Names may carry HF's "transformer." prefix; HF's tied lm_head.weight and
+     * attention mask buffers are ignored. Everything is checked before anything is written.
+     */
+    public void load(Map<String, HostTensor> tensors) {
+        Map<String, HostTensor> byName = new LinkedHashMap<>();
+        for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
+            String name = e.getKey().startsWith("transformer.") ? e.getKey().substring(12) : e.getKey();
+            if (name.equals("lm_head.weight") || name.endsWith(".attn.bias") && !params.containsKey(name)
+                    || name.endsWith(".attn.masked_bias")) {
+                continue;
+            }
+            byName.put(name, e.getValue());
+        }
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            String name = e.getKey();
+            HostTensor t = byName.get(name);
+            if (t == null) {
+                throw new BadInputException("checkpoint is missing tensor " + name);
+            }
+            long[] expected = e.getValue().getShape().getShape();
+            if (!Arrays.equals(t.shape(), expected)) {
+                throw new BadInputException("checkpoint tensor " + name + " has shape " + Arrays.toString(t.shape())
+                        + ", model expects " + Arrays.toString(expected));
+            }
+            if (!t.dtype().equals("F32")) {
+                throw new BadInputException("checkpoint tensor " + name + " has dtype " + t.dtype()
+                        + ", model expects F32");
+            }
+        }
+        for (String name : byName.keySet()) {
+            if (!params.containsKey(name)) {
+                throw new BadInputException("checkpoint has tensor " + name + " that this model does not");
+            }
+        }
+        params.forEach((name, p) -> EngineArrays.copyInto(p, byName.get(name)));
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}
