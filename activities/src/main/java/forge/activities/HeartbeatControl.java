@@ -1,0 +1,70 @@
+package forge.activities;
+
+import forge.train.StageControl;
+import forge.train.TrainingProgress;
+import forge.workflow.StageProgress;
+import io.temporal.activity.ActivityExecutionContext;
+import io.temporal.client.ActivityCanceledException;
+import io.temporal.client.ActivityCompletionException;
+import io.temporal.client.WorkflowClient;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Heartbeats carry the step, loss and last committed checkpoint (tiny, throttled by the SDK). A cancellation —
+ * pause, cancel, worker shutdown — arrives as an exception from heartbeat; we remember it and ask the loop to
+ * checkpoint and stop, then rethrow it so Temporal knows the stage stopped on purpose.
+ */
+final class HeartbeatControl implements StageControl {
+    private static final Logger log = LoggerFactory.getLogger(HeartbeatControl.class);
+
+    private final ActivityExecutionContext ctx;
+    private final WorkflowClient client;
+    private final String stage;
+    private volatile ActivityCompletionException stopCause;
+
+    HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage) {
+        this.ctx = ctx;
+        this.client = client;
+        this.stage = stage;
+    }
+
+    @Override
+    public void progress(TrainingProgress p) {
+        if (stopCause != null) {
+            return;
+        }
+        try {
+            ctx.heartbeat(toStageProgress(p));
+        } catch (ActivityCompletionException e) {
+            log.info("stage {} asked to stop ({}); writing a checkpoint", stage, e.getClass().getSimpleName());
+            stopCause = e;
+        }
+    }
+
+    @Override
+    public void milestone(TrainingProgress p) {
+        progress(p);
+        try {
+            client.newUntypedWorkflowStub(ctx.getInfo().getWorkflowId())
+                    .signal("stageProgress", toStageProgress(p));
+        } catch (RuntimeException e) {
+            // Progress reports are a courtesy; training must not stop because the workflow is unreachable.
+            log.warn("could not report progress of stage {}: {}", stage, e.getMessage());
+        }
+    }
+
+    @Override
+    public boolean stopRequested() {
+        return stopCause != null;
+    }
+
+    ActivityCompletionException stopCause() {
+        return stopCause != null ? stopCause : new ActivityCanceledException(ctx.getInfo());
+    }
+
+    private StageProgress toStageProgress(TrainingProgress p) {
+        return new StageProgress(stage, p.step(), p.totalSteps(), Double.isNaN(p.loss()) ? null : p.loss(),
+                p.checkpoint(), p.metrics());
+    }
+}

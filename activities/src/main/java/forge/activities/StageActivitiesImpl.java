@@ -1,0 +1,85 @@
+package forge.activities;
+
+import forge.checkpoint.CheckpointStore;
+import forge.errors.BadInputException;
+import forge.storage.S3Settings;
+import forge.storage.S3Storage;
+import forge.storage.StorageUnavailableException;
+import forge.train.PretrainConfig;
+import forge.train.PretrainStage;
+import forge.train.TrainingMetrics;
+import forge.train.StageOutcome;
+import forge.workflow.StageActivities;
+import forge.workflow.StageInput;
+import forge.workflow.StageResult;
+import forge.workflow.Stages;
+import io.temporal.activity.Activity;
+import io.temporal.activity.ActivityExecutionContext;
+import io.temporal.client.WorkflowClient;
+import io.temporal.failure.ApplicationFailure;
+
+/** Thin glue: Temporal in, plain training classes out. Everything interesting lives in {@code forge.train}. */
+public class StageActivitiesImpl implements StageActivities {
+    private final S3Storage storage;
+    private final S3Settings settings;
+    private final WorkflowClient client;
+
+    public StageActivitiesImpl(S3Storage storage, S3Settings settings, WorkflowClient client) {
+        this.storage = storage;
+        this.settings = settings;
+        this.client = client;
+    }
+
+    @Override
+    public StageResult pretrain(StageInput input) {
+        ActivityExecutionContext ctx = Activity.getExecutionContext();
+        return run(input, ctx, () -> {
+            PretrainConfig cfg = PretrainConfig.parse(input.config());
+            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.PRETRAIN),
+                    cfg.checkpoint().keepLast());
+            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.PRETRAIN);
+            return control -> new PretrainStage(cfg, store, storage, metrics).run(control);
+        });
+    }
+
+    private static <T extends Throwable> T causeOfType(Throwable t, Class<T> type) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (type.isInstance(c)) {
+                return type.cast(c);
+            }
+        }
+        return null;
+    }
+
+    interface StageFactory {
+        StageRunner create();
+    }
+
+    interface StageRunner {
+        StageOutcome run(HeartbeatControl control);
+    }
+
+    private StageResult run(StageInput input, ActivityExecutionContext ctx, StageFactory factory) {
+        HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage());
+        try {
+            StageOutcome outcome = factory.create().run(control);
+            if (!outcome.completed()) {
+                // The checkpoint is committed; tell Temporal the cancellation (pause, cancel, shutdown) is done.
+                throw control.stopCause();
+            }
+            return new StageResult(input.stage(), "COMPLETED", outcome.step(), outcome.wallSeconds(),
+                    outcome.tokensPerSecond(), outcome.checkpoint(), outcome.metrics(), outcome.samples());
+        } catch (RuntimeException e) {
+            BadInputException bad = causeOfType(e, BadInputException.class);
+            if (bad != null) {
+                throw ApplicationFailure.newNonRetryableFailure("stage " + input.stage() + ": " + bad.getMessage(), "BadInput");
+            }
+            StorageUnavailableException unavailable = causeOfType(e, StorageUnavailableException.class);
+            if (unavailable != null) {
+                // Transient: Temporal retries with backoff; the message is what the UI shows as the last failure.
+                throw ApplicationFailure.newFailure(unavailable.getMessage(), "StorageUnavailable");
+            }
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package forge.train;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Training metrics of one stage run, recorded into Micrometer's global registry (the worker decides who exports
+ * it). Tagged by stage and run; a worker runs a handful of runs, so the label values stay bounded.
+ */
+public final class TrainingMetrics {
+    private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> valLoss = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> lr = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> gradNorm = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
+    private final AtomicReference<Double> step = new AtomicReference<>(0.0);
+    private final Counter tokens;
+    private final Counter resumes;
+    private final Timer checkpointWrite;
+    private final Counter checkpointBytes;
+    private final Timer checkpointStall;
+
+    private static final Map<String, TrainingMetrics> GLOBAL = new ConcurrentHashMap<>();
+
+    /**
+     * One instance per (run, stage) in the global registry: Micrometer keeps the first object a gauge was
+     * registered with, so a second attempt on the same worker must update that same object.
+     */
+    public static TrainingMetrics of(String runId, String stage) {
+        return GLOBAL.computeIfAbsent(runId + "/" + stage, k -> new TrainingMetrics(Metrics.globalRegistry, runId, stage));
+    }
+
+    public TrainingMetrics(MeterRegistry registry, String runId, String stage) {
+        Tags tags = Tags.of("run", runId, "stage", stage);
+        gauge(registry, "forge_train_loss", "training loss of the last step", loss, tags);
+        gauge(registry, "forge_validation_loss", "loss on the validation split", valLoss, tags);
+        gauge(registry, "forge_learning_rate", "learning rate of the last step", lr, tags);
+        gauge(registry, "forge_grad_norm", "global gradient norm before clipping", gradNorm, tags);
+        gauge(registry, "forge_tokens_per_second", "training throughput of this attempt", tokensPerSecond, tags);
+        gauge(registry, "forge_step", "optimizer steps completed", step, tags);
+        tokens = Counter.builder("forge_tokens_trained").description("tokens trained by this worker").tags(tags).register(registry);
+        resumes = Counter.builder("forge_resumes").description("times the stage resumed from a checkpoint").tags(tags).register(registry);
+        checkpointWrite = Timer.builder("forge_checkpoint_write").description("background checkpoint upload").tags(tags).register(registry);
+        checkpointBytes = Counter.builder("forge_checkpoint_bytes_written").baseUnit("bytes").tags(tags).register(registry);
+        checkpointStall = Timer.builder("forge_checkpoint_stall").description("time the training thread spent on a checkpoint").tags(tags).register(registry);
+    }
+
+    private static void gauge(MeterRegistry r, String name, String help, AtomicReference<Double> v, Tags tags) {
+        Gauge.builder(name, v, AtomicReference::get).description(help).tags(tags).register(r);
+    }
+
+    void step(long done, double stepLoss, double stepLr, double stepGradNorm, long stepTokens, double tps) {
+        step.set((double) done);
+        loss.set(stepLoss);
+        lr.set(stepLr);
+        gradNorm.set(stepGradNorm);
+        tokensPerSecond.set(tps);
+        tokens.increment(stepTokens);
+    }
+
+    void validation(double value) {
+        valLoss.set(value);
+    }
+
+    void resumed() {
+        resumes.increment();
+    }
+
+    void checkpointCommitted(long bytes, double seconds) {
+        checkpointBytes.increment(bytes);
+        checkpointWrite.record((long) (seconds * 1e9), TimeUnit.NANOSECONDS);
+    }
+
+    void checkpointStall(long nanos) {
+        checkpointStall.record(nanos, TimeUnit.NANOSECONDS);
+    }
+}

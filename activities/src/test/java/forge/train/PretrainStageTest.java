@@ -1,0 +1,115 @@
+package forge.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import forge.checkpoint.CheckpointStore;
+import forge.checkpoint.LoadedCheckpoint;
+import forge.errors.BadInputException;
+import forge.storage.EmbeddedS3;
+import forge.storage.LocalS3;
+import forge.storage.S3Storage;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The pretraining loop without Temporal: stop on request, resume from S3, end bit-identical. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class PretrainStageTest {
+    @TempDir
+    static Path dir;
+    EmbeddedS3 s3;
+    S3Storage storage;
+
+    @BeforeAll
+    void up() {
+        s3 = LocalS3.start(dir);
+        storage = new S3Storage(s3.settings("runs"), LocalS3.testOptions());
+    }
+
+    @AfterAll
+    void down() {
+        storage.close();
+        s3.close();
+    }
+
+    static JsonNode spec(int maxSteps) throws Exception {
+        return new ObjectMapper(new YAMLFactory()).readTree("""
+                seed: 5
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, dropout: 0.1}
+                tokenizer: {type: char}
+                data: {sources: [{path: "demo:pretrain?seed=3&docs=600"}]}
+                train: {max_steps: %d, batch_size: 4, grad_accum_steps: 2, warmup_steps: 5}
+                eval: {interval: 20, batches: 2}
+                checkpoint: {interval_steps: 15, interval_seconds: 3600, keep_last: 2}
+                sample: {count: 1, max_new_tokens: 10}
+                """.formatted(maxSteps));
+    }
+
+    static TrainingMetrics metrics() {
+        return new TrainingMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), "test", "pretrain");
+    }
+
+    CheckpointStore store(String run) {
+        return new CheckpointStore(storage, s3.settings("runs").stageRoot(run, "pretrain"), 2);
+    }
+
+    @Test
+    void stoppedAndResumedRunEqualsUninterruptedRun() throws Exception {
+        PretrainConfig cfg = PretrainConfig.parse(spec(50));
+        StageOutcome straight = new PretrainStage(cfg, store("straight"), storage, metrics()).run(StageControl.NONE);
+        assertTrue(straight.completed());
+
+        AtomicLong steps = new AtomicLong();
+        StageControl stopAt23 = new StageControl() {
+            @Override
+            public void progress(TrainingProgress p) {
+                steps.set(p.step());
+            }
+
+            @Override
+            public void milestone(TrainingProgress p) {}
+
+            @Override
+            public boolean stopRequested() {
+                return steps.get() >= 23;
+            }
+        };
+        StageOutcome stopped = new PretrainStage(cfg, store("resumed"), storage, metrics()).run(stopAt23);
+        assertFalse(stopped.completed());
+        assertEquals(23, stopped.step(), "a stop request checkpoints the step it stopped at");
+        StageOutcome resumed = new PretrainStage(cfg, store("resumed"), storage, metrics()).run(StageControl.NONE);
+        assertTrue(resumed.completed());
+        assertEquals(1.0, resumed.metrics().get("resumes"));
+
+        LoadedCheckpoint a = store("straight").loadFinal().orElseThrow();
+        LoadedCheckpoint b = store("resumed").loadFinal().orElseThrow();
+        assertArrayEquals(a.file("model.safetensors"), b.file("model.safetensors"));
+        assertArrayEquals(a.file("optimizer.safetensors"), b.file("optimizer.safetensors"));
+        assertEquals(straight.metrics().get("valLossEnd"), resumed.metrics().get("valLossEnd"));
+    }
+
+    @Test
+    void configErrorsNameTheField() throws Exception {
+        JsonNode bad = spec(10);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) bad.get("model")).put("n_head", 3);
+        BadInputException e = assertThrows(BadInputException.class, () -> PretrainConfig.parse(bad));
+        assertTrue(e.getMessage().startsWith("model.n_embd"), e.getMessage());
+
+        JsonNode typo = spec(10);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) typo).put("sede", 1);
+        e = assertThrows(BadInputException.class, () -> PretrainConfig.parse(typo));
+        assertTrue(e.getMessage().startsWith("sede: unknown key"), e.getMessage());
+    }
+}
