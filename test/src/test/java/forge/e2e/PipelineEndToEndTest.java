@@ -1,0 +1,214 @@
+package forge.e2e;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import forge.checkpoint.CheckpointStore;
+import forge.checkpoint.LoadedCheckpoint;
+import forge.worker.Role;
+import forge.workflow.PipelineResult;
+import forge.workflow.PipelineState;
+import forge.workflow.PipelineStatus;
+import forge.workflow.StageResult;
+import io.temporal.client.WorkflowFailedException;
+import io.temporal.client.WorkflowStub;
+import io.temporal.failure.ApplicationFailure;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The whole path a user takes: spec → Temporal workflow → activity on a worker → S3 checkpoints → summary. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class PipelineEndToEndTest {
+    @TempDir
+    static Path dir;
+    TestStack stack;
+
+    @BeforeAll
+    void up() {
+        stack = new TestStack(dir);
+        stack.inProcessWorker(Role.ALL);
+    }
+
+    @AfterAll
+    void down() throws Exception {
+        stack.close();
+    }
+
+    @Test
+    void pretrainingCompletesWithCheckpointsAndSummary() throws Exception {
+        WorkflowStub run = stack.start("e2e-complete", TestStack.tinySpec(300, 100));
+        PipelineResult result = run.getResult(3, TimeUnit.MINUTES, PipelineResult.class);
+
+        assertEquals(PipelineState.COMPLETED, result.state());
+        StageResult pretrain = result.stages().get("pretrain");
+        assertEquals(300, pretrain.steps());
+        double start = pretrain.metrics().get("valLossStart");
+        double end = pretrain.metrics().get("valLossEnd");
+        double unigram = pretrain.metrics().get("unigramBaseline");
+        assertTrue(end < start - 0.5, "validation loss should fall: " + start + " -> " + end);
+        assertTrue(end < unigram, "validation loss " + end + " should beat the unigram baseline " + unigram);
+        assertTrue(pretrain.tokensPerSecond() > 0);
+        assertFalse(pretrain.samples().isEmpty());
+
+        CheckpointStore store = new CheckpointStore(stack.storage, stack.s3.stageRoot("e2e-complete", "pretrain"), 2);
+        LoadedCheckpoint fin = store.loadFinal().orElseThrow();
+        assertEquals(pretrain.checkpoint(), fin.uri().toString());
+        for (String f : new String[] {"model.safetensors", "optimizer.safetensors", "state.json", "tokenizer.json", "config.json"}) {
+            assertTrue(fin.files().containsKey(f), "final checkpoint lacks " + f);
+        }
+        JsonNode state = new ObjectMapper().readTree(fin.file("state.json"));
+        assertEquals(42, state.get("config").get("seed").asInt(), "the resolved config travels with the checkpoint");
+        assertEquals(0.1, state.get("config").get("model").get("dropout").asDouble());
+        assertTrue(store.latest().isPresent(), "step checkpoints are kept next to the final one");
+
+        byte[] summary = stack.storage.get(stack.s3.root().resolve("e2e-complete").resolve("summary.json"));
+        JsonNode s = new ObjectMapper().readTree(new String(summary, StandardCharsets.UTF_8));
+        assertEquals("COMPLETED", s.get("state").asText());
+        assertEquals(start, s.get("stages").get("pretrain").get("metrics").get("valLossStart").asDouble(), 1e-12);
+
+        PipelineStatus status = stack.pipeline("e2e-complete").status();
+        assertEquals(PipelineState.COMPLETED, status.state());
+        assertEquals(300, status.stages().get("pretrain").step());
+    }
+
+    @Test
+    void cancellingWritesACheckpointAndStops() throws Exception {
+        WorkflowStub run = stack.start("e2e-cancel", TestStack.tinySpec(100_000, 100_000));
+        long step = waitForStep("e2e-cancel", 30);
+        run.cancel();
+        assertThrows(Exception.class, () -> run.getResult(2, TimeUnit.MINUTES, PipelineResult.class));
+
+        assertEquals(PipelineState.CANCELLED, stack.pipeline("e2e-cancel").status().state());
+        CheckpointStore store = new CheckpointStore(stack.storage, stack.s3.stageRoot("e2e-cancel", "pretrain"), 2);
+        LoadedCheckpoint c = store.latest().orElseThrow(() -> new AssertionError("cancel left no checkpoint"));
+        assertTrue(c.step() >= step, "checkpoint at step " + c.step() + " should be at or after " + step);
+        assertTrue(c.step() < 100_000);
+    }
+
+    @Test
+    void unknownConfigKeyFailsAtOnceNamingIt() {
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        ((ObjectNode) TestStack.pretrain(spec).get("train")).put("learning_rte", 0.1);
+        assertBadInput("e2e-bad-key", spec, "train.learning_rte");
+    }
+
+    @Test
+    void indivisibleEmbeddingFailsAtOnceNamingIt() {
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        ((ObjectNode) TestStack.pretrain(spec).get("model")).put("n_embd", 33);
+        assertBadInput("e2e-bad-embd", spec, "n_embd");
+    }
+
+    @Test
+    void nonPositiveSizeFailsAtOnceNamingIt() {
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        ((ObjectNode) TestStack.pretrain(spec).get("model")).put("n_layer", 0);
+        assertBadInput("e2e-bad-layers", spec, "n_layer");
+    }
+
+    @Test
+    void missingDataFileFailsAtOnceNamingIt() {
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        source(spec).put("path", dir.resolve("nope.txt").toString());
+        assertBadInput("e2e-missing-file", spec, "nope.txt");
+    }
+
+    @Test
+    void emptyCorpusFailsAtOnceNamingIt() throws Exception {
+        Path empty = Files.writeString(dir.resolve("empty.txt"), "");
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        source(spec).put("path", empty.toString());
+        assertBadInput("e2e-empty", spec, "empty.txt");
+    }
+
+    @Test
+    void malformedJsonlFailsAtOnceNamingFileAndLine() throws Exception {
+        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "{\"text\": \"fine\"}\n{\"text\": oops}\n");
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        source(spec).put("path", bad.toString());
+        assertBadInput("e2e-bad-jsonl", spec, "bad.jsonl:2");
+    }
+
+    @Test
+    void unknownStageIsRejectedBeforeAnythingRuns() {
+        ObjectNode spec = TestStack.tinySpec(30, 10);
+        ((ObjectNode) spec.get("stages")).putObject("distill");
+        assertBadInput("e2e-bad-stage", spec, "stages.distill");
+    }
+
+    @Test
+    void unreachableS3IsRetriedAndTheFailureNamesTheEndpoint() throws Exception {
+        int closedPort;
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            closedPort = socket.getLocalPort();
+        }
+        String endpoint = "http://127.0.0.1:" + closedPort;
+        forge.storage.S3Settings unreachable = new forge.storage.S3Settings(endpoint, "us-east-1", true, "forge", "runs");
+        try (forge.worker.WorkerProcess badWorker = forge.worker.WorkerProcess.start(stack.settings.withS3(unreachable),
+                Role.GPU, java.util.List.of("forge-gpu-no-s3"))) {
+            ObjectNode spec = TestStack.tinySpec(30, 10);
+            TestStack.pretrain(spec).put("task_queue", "forge-gpu-no-s3");
+            WorkflowStub run = stack.start("e2e-no-s3", spec);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            io.temporal.api.workflow.v1.PendingActivityInfo pending = null;
+            while (System.nanoTime() < deadline) {
+                var list = Progress.describe(stack.client, "e2e-no-s3").getPendingActivitiesList();
+                if (!list.isEmpty() && list.get(0).getAttempt() >= 2 && list.get(0).hasLastFailure()) {
+                    pending = list.get(0);
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            assertTrue(pending != null, "the stage should be retried while S3 is unreachable");
+            String message = pending.getLastFailure().getMessage();
+            assertTrue(message.contains(endpoint) && message.contains("unreachable"), message);
+            assertFalse(message.contains("\n"), "one readable line: " + message);
+            assertEquals(PipelineState.RUNNING, stack.pipeline("e2e-no-s3").status().state(), "a transient fault must not fail the run");
+            run.terminate("test over");
+        }
+    }
+
+    private static ObjectNode source(ObjectNode spec) {
+        return (ObjectNode) TestStack.pretrain(spec).get("data").get("sources").get(0);
+    }
+
+    /** Bad input must fail the run quickly and once, with the field or file:line in the message — no retries. */
+    private void assertBadInput(String runId, ObjectNode spec, String expected) {
+        long t0 = System.nanoTime();
+        WorkflowStub run = stack.start(runId, spec);
+        WorkflowFailedException e = assertThrows(WorkflowFailedException.class,
+                () -> run.getResult(60, TimeUnit.SECONDS, PipelineResult.class));
+        ApplicationFailure failure = (ApplicationFailure) e.getCause();
+        assertTrue(failure.getOriginalMessage().contains(expected),
+                "message should name " + expected + ": " + failure.getOriginalMessage());
+        assertTrue(failure.isNonRetryable());
+        assertTrue((System.nanoTime() - t0) / 1e9 < 30, "bad input should fail fast, not be retried");
+        String error = stack.pipeline(runId).status().error();
+        assertTrue(error.contains(expected), "status error should name " + expected + ": " + error);
+    }
+
+    private long waitForStep(String runId, long atLeast) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (System.nanoTime() < deadline) {
+            long step = Progress.heartbeatStep(stack.client, runId);
+            if (step >= atLeast) {
+                return step;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError(runId + " never reached step " + atLeast);
+    }
+}

@@ -1,0 +1,113 @@
+package forge.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import forge.dev.DevStack;
+import forge.storage.S3Settings;
+import forge.worker.Role;
+import forge.worker.WorkerProcess;
+import forge.worker.WorkerSettings;
+import forge.workflow.PipelineResult;
+import forge.workflow.PipelineSpec;
+import forge.workflow.PipelineState;
+import forge.workflow.StageResult;
+import forge.workflow.TaskQueues;
+import forge.workflow.TrainingPipeline;
+import io.temporal.client.WorkflowClient;
+import io.temporal.client.WorkflowFailedException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "demo", description = "Run the whole pipeline on the embedded default: no services to install.")
+final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--config", defaultValue = "config/demo.yaml", description = "pipeline spec (default: ${DEFAULT-VALUE})")
+    Path config;
+
+    @Option(names = "--summary-json", description = "also write the run summary (DESIGN.md) to this file")
+    Path summaryJson;
+
+    @Option(names = "--data-dir", defaultValue = ".forge", description = "where checkpoints are kept (default: ${DEFAULT-VALUE})")
+    Path dataDir;
+
+    @Option(names = "--threads", description = "torch intra-op threads (default: all cores)")
+    Integer threads;
+
+    @Override
+    public Integer call() throws Exception {
+        JsonNode json = SpecFiles.read(config);
+        PipelineSpec spec = StartCommand.validate(json, config);
+        String runId = StartCommand.defaultRunId("demo");
+        long start = System.nanoTime();
+        Path s3Dir = dataDir.resolve("s3");
+        try (DevStack stack = DevStack.start(s3Dir, 0, 0)) {
+            S3Settings s3 = new S3Settings(stack.s3Endpoint(), "us-east-1", true, DevStack.BUCKET, "runs");
+            WorkerSettings settings = WorkerSettings.fromEnvironment(System.getenv())
+                    .withTemporalAddress(stack.temporalAddress()).withS3(s3).withMetricsPort(0)
+                    // A lively progress bar: heartbeats cost no history events, so once a second is fine here.
+                    .withHeartbeatInterval(Duration.ofSeconds(1));
+            if (threads != null) {
+                settings = settings.withTorchThreads(threads);
+            }
+            try (WorkerProcess process = WorkerProcess.start(settings, Role.ALL, List.of(TaskQueues.GPU))) {
+                System.out.println("LLM Forge demo: " + String.join(" → ", spec.stages().stream().map(s -> s.name()).toList())
+                        + " on the embedded stack");
+                System.out.println("  run id    " + runId);
+                System.out.println("  Temporal  " + stack.temporalAddress() + "   S3 " + stack.s3Endpoint()
+                        + "   metrics " + process.metricsAddress());
+                WorkflowClient client = process.client();
+                StartCommand.startPipeline(client, runId, spec, json);
+                new ProgressView(client, runId, System.out).followUntilClosed(client.newUntypedWorkflowStub(runId));
+                PipelineResult result;
+                try {
+                    result = client.newUntypedWorkflowStub(runId).getResult(PipelineResult.class);
+                } catch (WorkflowFailedException e) {
+                    System.out.println();
+                    System.out.println("demo FAILED: " + client.newWorkflowStub(TrainingPipeline.class, runId).status().error());
+                    return Forge.EXIT_FAILED;
+                }
+                report(result, s3Dir, settings.s3(), (System.nanoTime() - start) / 1e9);
+                if (summaryJson != null) {
+                    Files.write(summaryJson, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+                            .writeValueAsBytes(result));
+                    System.out.println("summary written to " + summaryJson);
+                }
+                return result.state() == PipelineState.COMPLETED ? 0 : Forge.EXIT_FAILED;
+            }
+        }
+    }
+
+    private static void report(PipelineResult result, Path s3Dir, S3Settings s3, double wallSeconds) {
+        System.out.println();
+        System.out.printf(Locale.ROOT, "%s in %.1f s%n", result.state(), wallSeconds);
+        for (Map.Entry<String, StageResult> e : result.stages().entrySet()) {
+            StageResult r = e.getValue();
+            Map<String, Double> m = r.metrics();
+            System.out.printf(Locale.ROOT, "%n%s: %d steps in %.1f s, %,.0f tokens/s%n", e.getKey(), r.steps(),
+                    r.wallSeconds(), r.tokensPerSecond());
+            if (m.containsKey("valLossStart")) {
+                System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats/token (unigram baseline %.3f)%n",
+                        m.get("valLossStart"), m.get("valLossEnd"), m.getOrDefault("unigramBaseline", Double.NaN));
+            }
+            if (!r.samples().isEmpty()) {
+                System.out.println("  samples:");
+                for (String sample : r.samples()) {
+                    System.out.println("    | " + sample.strip().replace("\n", "\n    | "));
+                }
+            }
+            System.out.println("  checkpoint " + r.checkpoint());
+        }
+        String runRoot = s3.root().resolve(result.runId()).toString();
+        System.out.println();
+        System.out.println("checkpoints: " + runRoot + "/  (on disk: "
+                + s3Dir.resolve(s3.bucket()).resolve(s3.prefix()).resolve(result.runId()).toAbsolutePath() + ")");
+    }
+}

@@ -1,0 +1,55 @@
+package forge.cli;
+
+import forge.errors.BadInputException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code ./forge} command line. Exit codes: 0 success, 1 the pipeline failed or was cancelled, 2 bad input
+ * (spec, flags, unknown run), 3 cannot reach Temporal or S3.
+ */
+@Command(name = "forge", mixinStandardHelpOptions = true, version = "LLM Forge 0.1.0",
+        description = "Durable four-stage language-model training on Temporal.",
+        subcommands = {DemoCommand.class, DevCommand.class, WorkerCommand.class, StartCommand.class,
+                RunCommands.Status.class, RunCommands.Watch.class, RunCommands.Pause.class,
+                RunCommands.Resume.class, RunCommands.Cancel.class})
+public final class Forge {
+    public static final int EXIT_FAILED = 1;
+    public static final int EXIT_BAD_INPUT = 2;
+    public static final int EXIT_UNREACHABLE = 3;
+
+    public static void main(String[] args) {
+        // The demo draws a progress bar; routine INFO logs go to the log file instead of through it.
+        if (args.length > 0 && args[0].equals("demo") && System.getProperty("forge.console.level") == null) {
+            System.setProperty("forge.console.level", "WARN");
+        }
+        System.exit(execute(args));
+    }
+
+    public static int execute(String... args) {
+        CommandLine cli = new CommandLine(new Forge());
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            Throwable root = e;
+            if (root instanceof BadInputException) {
+                cmd.getErr().println("error: " + root.getMessage());
+                return EXIT_BAD_INPUT;
+            }
+            if (root instanceof io.grpc.StatusRuntimeException s
+                    && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+                cmd.getErr().println("error: cannot reach Temporal: " + s.getStatus().getDescription());
+                return EXIT_UNREACHABLE;
+            }
+            if (root instanceof io.grpc.StatusRuntimeException s
+                    && s.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                cmd.getErr().println("error: " + s.getStatus().getDescription());
+                return EXIT_BAD_INPUT;
+            }
+            if (root instanceof io.temporal.client.WorkflowNotFoundException nf) {
+                cmd.getErr().println("error: no such run: " + nf.getExecution().getWorkflowId());
+                return EXIT_BAD_INPUT;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+}

@@ -1,0 +1,133 @@
+package forge.cli;
+
+import forge.workflow.PipelineState;
+import forge.workflow.PipelineStatus;
+import forge.workflow.StageProgress;
+import forge.workflow.StageStatus;
+import io.temporal.api.common.v1.WorkflowExecution;
+import io.temporal.api.workflow.v1.PendingActivityInfo;
+import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionRequest;
+import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse;
+import io.temporal.client.WorkflowClient;
+import io.temporal.client.WorkflowStub;
+import io.temporal.common.converter.DataConverter;
+
+import java.io.PrintStream;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Live progress of a pipeline through Temporal alone: the {@code status} query for stage states, and the running
+ * stage's heartbeat details (step, loss, tokens/s) from DescribeWorkflowExecution, which are fresher.
+ */
+final class ProgressView {
+    private static final int BAR = 30;
+
+    private final WorkflowClient client;
+    private final String runId;
+    private final PrintStream out;
+    private final boolean tty;
+    private String lastLine = "";
+    private long lastPrintedAt;
+
+    ProgressView(WorkflowClient client, String runId, PrintStream out) {
+        this.client = client;
+        this.runId = runId;
+        this.out = out;
+        this.tty = System.console() != null;
+    }
+
+    /** Prints progress until the workflow closes. */
+    void followUntilClosed(WorkflowStub stub) throws InterruptedException {
+        while (true) {
+            Optional<String> line = render();
+            if (line.isPresent() && !line.get().equals(lastLine)) {
+                print(line.get(), false);
+                lastLine = line.get();
+            }
+            if (isClosed()) {
+                if (tty) {
+                    out.println();
+                }
+                return;
+            }
+            Thread.sleep(1000);
+        }
+    }
+
+    private boolean isClosed() {
+        DescribeWorkflowExecutionResponse d = describe();
+        return d.getWorkflowExecutionInfo().hasCloseTime();
+    }
+
+    private Optional<String> render() {
+        PipelineStatus status;
+        try {
+            status = client.newWorkflowStub(forge.workflow.TrainingPipeline.class, runId).status();
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+        if (status.currentStage() == null) {
+            return Optional.empty();
+        }
+        StageStatus stage = status.stages().get(status.currentStage());
+        StageProgress hb = heartbeat().orElse(null);
+        long step = hb != null ? hb.step() : stage.step();
+        long total = hb != null ? hb.totalSteps() : stage.totalSteps();
+        Double loss = hb != null ? hb.loss() : stage.metrics().get("loss");
+        Map<String, Double> metrics = hb != null ? hb.metrics() : stage.metrics();
+        return Optional.of(line(status.currentStage(), status.state(), step, total, loss, metrics));
+    }
+
+    static String line(String stage, PipelineState state, long step, long total, Double loss, Map<String, Double> m) {
+        double frac = total > 0 ? Math.min(1.0, (double) step / total) : 0;
+        int filled = (int) Math.round(frac * BAR);
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "%-9s [%s%s] %3d%% step %d/%d", stage, "#".repeat(filled),
+                ".".repeat(BAR - filled), Math.round(frac * 100), step, total));
+        if (loss != null) {
+            sb.append(String.format(Locale.ROOT, " loss %.4f", loss));
+        }
+        Double val = m.get("valLoss");
+        if (val != null) {
+            sb.append(String.format(Locale.ROOT, " val %.4f", val));
+        }
+        Double tps = m.get("tokensPerSecond");
+        if (tps != null && tps > 0) {
+            sb.append(String.format(Locale.ROOT, " %,.0f tok/s", tps));
+        }
+        if (state == PipelineState.PAUSED) {
+            sb.append(" (paused)");
+        }
+        return sb.toString();
+    }
+
+    private Optional<StageProgress> heartbeat() {
+        for (PendingActivityInfo a : describe().getPendingActivitiesList()) {
+            if (a.hasHeartbeatDetails() && a.getHeartbeatDetails().getPayloadsCount() > 0) {
+                return Optional.of(DataConverter.getDefaultInstance().fromPayloads(0,
+                        Optional.of(a.getHeartbeatDetails()), StageProgress.class, StageProgress.class));
+            }
+        }
+        return Optional.empty();
+    }
+
+    private DescribeWorkflowExecutionResponse describe() {
+        return client.getWorkflowServiceStubs().blockingStub().describeWorkflowExecution(
+                DescribeWorkflowExecutionRequest.newBuilder()
+                        .setNamespace(client.getOptions().getNamespace())
+                        .setExecution(WorkflowExecution.newBuilder().setWorkflowId(runId).build())
+                        .build());
+    }
+
+    private void print(String line, boolean force) {
+        if (tty) {
+            out.print("\r" + line + "   ");
+            out.flush();
+        } else if (force || System.currentTimeMillis() - lastPrintedAt > 5000) {
+            out.println(line);
+            lastPrintedAt = System.currentTimeMillis();
+        }
+    }
+}

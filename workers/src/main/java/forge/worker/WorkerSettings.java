@@ -1,0 +1,80 @@
+package forge.worker;
+
+import forge.storage.S3Settings;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * How a worker or CLI process reaches Temporal and S3. Read from {@code FORGE_*} environment variables, then
+ * overridden by command-line flags. S3 credentials are deliberately absent: they come from the AWS default chain
+ * (environment, profile, the pod's web identity), never from here and never from a workflow's input.
+ *
+ * @param heartbeatInterval upper bound on the time between heartbeats that reach the server: short enough that
+ *                          progress bars move, long enough to cost nothing (heartbeats add no history events)
+ */
+public record WorkerSettings(String temporalAddress, String namespace, TlsSettings tls, String apiKey,
+                             S3Settings s3, int metricsPort, int torchThreads, int gpuSlots,
+                             Duration heartbeatInterval) {
+
+    public record TlsSettings(Path caCert, Path clientCert, Path clientKey, String serverName) {
+        public boolean enabled() {
+            return caCert != null || clientCert != null;
+        }
+    }
+
+    public WorkerSettings {
+        if (gpuSlots <= 0) {
+            throw new IllegalArgumentException("gpu slots must be > 0, got " + gpuSlots);
+        }
+        if ((tls.clientCert() == null) != (tls.clientKey() == null)) {
+            throw new IllegalArgumentException("FORGE_TLS_CERT and FORGE_TLS_KEY must be given together (mTLS)");
+        }
+    }
+
+    public static WorkerSettings fromEnvironment(Map<String, String> env) {
+        S3Settings s3 = new S3Settings(
+                env.get("FORGE_S3_ENDPOINT"),
+                env.getOrDefault("FORGE_S3_REGION", "us-east-1"),
+                Boolean.parseBoolean(env.getOrDefault("FORGE_S3_PATH_STYLE", env.containsKey("FORGE_S3_ENDPOINT") ? "true" : "false")),
+                env.getOrDefault("FORGE_S3_BUCKET", "forge"),
+                env.getOrDefault("FORGE_S3_PREFIX", "runs"));
+        TlsSettings tls = new TlsSettings(path(env.get("FORGE_TLS_CA")), path(env.get("FORGE_TLS_CERT")),
+                path(env.get("FORGE_TLS_KEY")), env.get("FORGE_TLS_SERVER_NAME"));
+        return new WorkerSettings(
+                env.getOrDefault("FORGE_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+                env.getOrDefault("FORGE_NAMESPACE", "default"),
+                tls,
+                env.get("FORGE_TEMPORAL_API_KEY"),
+                s3,
+                Integer.parseInt(env.getOrDefault("FORGE_METRICS_PORT", "9464")),
+                Integer.parseInt(env.getOrDefault("FORGE_TORCH_THREADS", "0")),
+                Integer.parseInt(env.getOrDefault("FORGE_GPU_SLOTS", "1")),
+                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_HEARTBEAT_INTERVAL_SECONDS", "5"))));
+    }
+
+    public WorkerSettings withTemporalAddress(String address) {
+        return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+    }
+
+    public WorkerSettings withS3(S3Settings newS3) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+    }
+
+    public WorkerSettings withMetricsPort(int port) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, port, torchThreads, gpuSlots, heartbeatInterval);
+    }
+
+    public WorkerSettings withTorchThreads(int threads) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, threads, gpuSlots, heartbeatInterval);
+    }
+
+    public WorkerSettings withHeartbeatInterval(Duration interval) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, interval);
+    }
+
+    private static Path path(String s) {
+        return s == null || s.isBlank() ? null : Path.of(s);
+    }
+}
