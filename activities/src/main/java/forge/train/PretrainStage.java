@@ -266,7 +266,7 @@ public final class PretrainStage {
                         : tokenizer.encode(s.prompt());
                 int[] generated = model.generate(prompt, new GenerationOptions(s.maxNewTokens(), s.temperature(),
                         s.topK(), 1.0, tokenizer.id(SpecialToken.END_OF_TEXT), true), stepSeed(cfg.seed(), -1 - i));
-                out.add(s.prompt() + tokenizer.decode(generated, true));
+                out.add(tokenizer.decode(generated, true)); // generate returns the prompt and its continuation
             }
             return out;
         }

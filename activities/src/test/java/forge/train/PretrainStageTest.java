@@ -101,6 +101,29 @@ class PretrainStageTest {
     }
 
     @Test
+    void bpeTokenizerAndMixedSourcesFromS3AndLocalFiles() throws Exception {
+        StringBuilder jsonl = new StringBuilder();
+        for (String doc : new forge.demo.DemoWorld(11).pretrainDocuments(300)) {
+            jsonl.append(new ObjectMapper().writeValueAsString(java.util.Map.of("text", doc))).append('\n');
+        }
+        var uri = s3.settings("corpora").root().resolve("demo.jsonl");
+        storage.put(uri, jsonl.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        Path local = java.nio.file.Files.writeString(dir.resolve("local.txt"),
+                String.join("\n\n", new forge.demo.DemoWorld(12).pretrainDocuments(300)));
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) spec(20);
+        json.set("tokenizer", new ObjectMapper().readTree("{\"type\": \"bpe\", \"vocab_size\": 300}"));
+        json.set("data", new ObjectMapper().readTree("{\"sources\": [{\"path\": \"" + uri + "\", \"weight\": 3},"
+                + " {\"path\": \"" + local + "\", \"weight\": 1}]}"));
+        StageOutcome out = new PretrainStage(PretrainConfig.parse(json), store("bpe"), storage, metrics()).run(StageControl.NONE);
+        assertTrue(out.completed());
+        LoadedCheckpoint fin = store("bpe").loadFinal().orElseThrow();
+        JsonNode tok = new ObjectMapper().readTree(fin.file("tokenizer.json"));
+        assertEquals("BPE", tok.get("model").get("type").asText());
+        assertEquals(300, new ObjectMapper().readTree(fin.file("config.json")).get("vocab_size").asInt());
+        assertTrue(out.metrics().get("valLossEnd") < out.metrics().get("valLossStart"));
+    }
+
+    @Test
     void configErrorsNameTheField() throws Exception {
         JsonNode bad = spec(10);
         ((com.fasterxml.jackson.databind.node.ObjectNode) bad.get("model")).put("n_head", 3);

@@ -75,6 +75,9 @@ final class ProgressView {
         StageProgress hb = heartbeat().orElse(null);
         long step = hb != null ? hb.step() : stage.step();
         long total = hb != null ? hb.totalSteps() : stage.totalSteps();
+        if (total == 0) {
+            return Optional.empty(); // the stage is still loading data and building its model
+        }
         Double loss = hb != null ? hb.loss() : stage.metrics().get("loss");
         Map<String, Double> metrics = hb != null ? hb.metrics() : stage.metrics();
         return Optional.of(line(status.currentStage(), status.state(), step, total, loss, metrics));

@@ -50,7 +50,9 @@ public final class MetricsServer implements AutoCloseable {
     }
 
     public String address() {
-        return "http://" + server.getAddress().getHostString() + ":" + server.getAddress().getPort() + "/metrics";
+        InetSocketAddress bound = server.getAddress();
+        String host = bound.getAddress().isAnyLocalAddress() ? "localhost" : bound.getHostString();
+        return "http://" + host + ":" + bound.getPort() + "/metrics";
     }
 
     @Override
