@@ -60,6 +60,11 @@ public final class PretrainStage {
 
     public StageOutcome run(StageControl control) {
         long wallStart = System.nanoTime();
+        Optional<LoadedCheckpoint> done = store.loadFinal();
+        if (done.isPresent()) {
+            // An earlier attempt finished but died before Temporal heard of it: report, don't retrain.
+            return finishedEarlier(done.get(), wallStart);
+        }
         Optional<LoadedCheckpoint> resume = store.latest();
         List<List<String>> docs = new ArrayList<>();
         for (int i = 0; i < cfg.sources().size(); i++) {
@@ -83,6 +88,11 @@ public final class PretrainStage {
                 model.load(Safetensors.read(c.file("model.safetensors")));
                 optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
                 TrainState saved = TrainState.fromJson(c.file("state.json"), c.uri().toString());
+                // Compared as JSON text: a tree read back from state.json types small integers differently.
+                if (!saved.config().toString().equals(cfg.resolved().toString())) {
+                    throw new BadInputException(c.uri() + " was written by a different config of this stage; "
+                            + "a run id names one spec — start the changed spec under a new run id");
+                }
                 state = new TrainState(saved.formatVersion(), saved.stage(), saved.step(), saved.tokensSeen(),
                         saved.seed(), saved.trainSeconds(), saved.resumes() + 1, saved.valLossStart(), saved.valLoss(),
                         saved.lossHistory(), saved.valHistory(), saved.parentCheckpoint(), cfg.resolved());
@@ -97,8 +107,10 @@ public final class PretrainStage {
                 log.info("starting {}: {} parameters, vocab {}, val loss {}", Stages.PRETRAIN,
                         gptConfig.parameterCount(), tokenizer.vocabSize(), valStart);
             }
-            return new Loop(model, optimizer, manager, tokenizer, sampler, valBatches, corpus.unigramEntropyNats(),
-                    state, control, wallStart).run();
+            Loop loop = new Loop(model, optimizer, manager, tokenizer, sampler, valBatches,
+                    corpus.unigramEntropyNats(), state, control, wallStart);
+            loop.lastCheckpoint = resume.map(c -> c.uri().toString()).orElse(null);
+            return loop.run();
         }
     }
 
@@ -286,17 +298,35 @@ public final class PretrainStage {
         }
 
         StageOutcome outcome(boolean completed, long step, String checkpoint, List<String> samples) {
-            Map<String, Double> metrics = new LinkedHashMap<>();
-            if (state.valLossStart() != null) metrics.put("valLossStart", state.valLossStart());
-            if (state.valLoss() != null) metrics.put("valLossEnd", state.valLoss());
-            if (!Double.isNaN(lastLoss)) metrics.put("trainLossEnd", lastLoss);
-            metrics.put("unigramBaseline", unigramBaseline);
-            metrics.put("resumes", (double) state.resumes());
-            metrics.put("tokensSeen", (double) state.tokensSeen());
-            metrics.put("trainSeconds", state.trainSeconds());
+            Map<String, Double> metrics = summaryMetrics(state, lastLoss, unigramBaseline);
             double tps = state.trainSeconds() > 0 ? state.tokensSeen() / state.trainSeconds() : 0;
             return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, metrics, samples);
         }
+    }
+
+    private StageOutcome finishedEarlier(LoadedCheckpoint fin, long wallStart) {
+        TrainState s = TrainState.fromJson(fin.file("state.json"), fin.uri().toString());
+        List<String> samples;
+        try {
+            samples = List.of(JSON.readValue(fin.file("samples.json"), String[].class));
+        } catch (java.io.IOException e) {
+            samples = List.of();
+        }
+        log.info("{} already finished at {}; nothing to train", Stages.PRETRAIN, fin.uri());
+        return new StageOutcome(true, s.step(), fin.uri().toString(), seconds(wallStart),
+                s.trainSeconds() > 0 ? s.tokensSeen() / s.trainSeconds() : 0, summaryMetrics(s, Double.NaN, Double.NaN), samples);
+    }
+
+    static Map<String, Double> summaryMetrics(TrainState state, double lastLoss, double unigramBaseline) {
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        if (state.valLossStart() != null) metrics.put("valLossStart", state.valLossStart());
+        if (state.valLoss() != null) metrics.put("valLossEnd", state.valLoss());
+        if (!Double.isNaN(lastLoss)) metrics.put("trainLossEnd", lastLoss);
+        if (!Double.isNaN(unigramBaseline)) metrics.put("unigramBaseline", unigramBaseline);
+        metrics.put("resumes", (double) state.resumes());
+        metrics.put("tokensSeen", (double) state.tokensSeen());
+        metrics.put("trainSeconds", state.trainSeconds());
+        return metrics;
     }
 
     /** Mean validation loss over the fixed validation batches, without recording gradients. */

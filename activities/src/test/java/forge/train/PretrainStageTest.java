@@ -124,6 +124,29 @@ class PretrainStageTest {
     }
 
     @Test
+    void aFinishedStageIsReportedNotRetrainedAndAChangedSpecIsRefused() throws Exception {
+        PretrainConfig cfg = PretrainConfig.parse(spec(20));
+        StageOutcome first = new PretrainStage(cfg, store("again"), storage, metrics()).run(StageControl.NONE);
+        StageOutcome again = new PretrainStage(cfg, store("again"), storage, metrics()).run(StageControl.NONE);
+        assertEquals(first.checkpoint(), again.checkpoint());
+        assertEquals(first.metrics().get("valLossEnd"), again.metrics().get("valLossEnd"));
+        assertEquals(first.samples(), again.samples());
+
+        AtomicLong steps = new AtomicLong();
+        StageControl stopAt5 = new StageControl() {
+            public void progress(TrainingProgress p) { steps.set(p.step()); }
+            public void milestone(TrainingProgress p) {}
+            public boolean stopRequested() { return steps.get() >= 5; }
+        };
+        new PretrainStage(cfg, store("changed"), storage, metrics()).run(stopAt5);
+        var changed = (com.fasterxml.jackson.databind.node.ObjectNode) spec(20);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) changed.get("train")).put("learning_rate", 0.5);
+        BadInputException e = assertThrows(BadInputException.class, () ->
+                new PretrainStage(PretrainConfig.parse(changed), store("changed"), storage, metrics()).run(StageControl.NONE));
+        assertTrue(e.getMessage().contains("different config"), e.getMessage());
+    }
+
+    @Test
     void configErrorsNameTheField() throws Exception {
         JsonNode bad = spec(10);
         ((com.fasterxml.jackson.databind.node.ObjectNode) bad.get("model")).put("n_head", 3);

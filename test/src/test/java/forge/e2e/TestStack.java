@@ -42,7 +42,7 @@ final class TestStack implements AutoCloseable {
 
     TestStack(Path dir) {
         dev = DevStack.start(dir.resolve("s3"), 0, 0);
-        s3 = new S3Settings(dev.s3Endpoint(), "us-east-1", true, DevStack.BUCKET, "runs");
+        s3 = dev.s3Settings();
         settings = WorkerSettings.fromEnvironment(Map.of())
                 .withTemporalAddress(dev.temporalAddress()).withS3(s3).withMetricsPort(-1)
                 .withHeartbeatInterval(Duration.ofSeconds(1));

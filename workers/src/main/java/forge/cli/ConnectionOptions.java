@@ -17,8 +17,7 @@ final class ConnectionOptions {
             s = s.withTemporalAddress(address);
         }
         if (namespace != null) {
-            s = new WorkerSettings(s.temporalAddress(), namespace, s.tls(), s.apiKey(), s.s3(), s.metricsPort(),
-                    s.torchThreads(), s.gpuSlots(), s.heartbeatInterval());
+            s = s.withNamespace(namespace);
         }
         return s;
     }

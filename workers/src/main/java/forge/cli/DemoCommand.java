@@ -49,9 +49,8 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         Path s3Dir = dataDir.resolve("s3");
         try (DevStack stack = DevStack.start(s3Dir, 0, 0)) {
-            S3Settings s3 = new S3Settings(stack.s3Endpoint(), "us-east-1", true, DevStack.BUCKET, "runs");
             WorkerSettings settings = WorkerSettings.fromEnvironment(System.getenv())
-                    .withTemporalAddress(stack.temporalAddress()).withS3(s3).withMetricsPort(0)
+                    .withTemporalAddress(stack.temporalAddress()).withS3(stack.s3Settings()).withMetricsPort(0)
                     // A lively progress bar: heartbeats cost no history events, so once a second is fine here.
                     .withHeartbeatInterval(Duration.ofSeconds(1));
             if (threads != null) {

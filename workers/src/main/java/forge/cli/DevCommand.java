@@ -1,7 +1,6 @@
 package forge.cli;
 
 import forge.dev.DevStack;
-import forge.storage.S3Settings;
 import forge.worker.Role;
 import forge.worker.WorkerProcess;
 import forge.worker.WorkerSettings;
@@ -35,15 +34,14 @@ final class DevCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         DevStack stack = DevStack.start(dataDir.resolve("s3"), temporalPort, s3Port);
-        S3Settings s3 = new S3Settings(stack.s3Endpoint(), "us-east-1", true, DevStack.BUCKET, "runs");
         WorkerSettings settings = WorkerSettings.fromEnvironment(System.getenv())
-                .withTemporalAddress(stack.temporalAddress()).withS3(s3).withMetricsPort(metricsPort);
+                .withTemporalAddress(stack.temporalAddress()).withS3(stack.s3Settings()).withMetricsPort(metricsPort);
         WorkerProcess workers = noWorkers ? null : WorkerProcess.start(settings, Role.ALL, List.of(TaskQueues.GPU));
         String env = String.join("\n",
                 "export FORGE_TEMPORAL_ADDRESS=" + stack.temporalAddress(),
                 "export FORGE_S3_ENDPOINT=" + stack.s3Endpoint(),
                 "export FORGE_S3_BUCKET=" + DevStack.BUCKET,
-                "export FORGE_S3_PREFIX=runs",
+                "export FORGE_S3_PREFIX=" + DevStack.PREFIX,
                 "export AWS_ACCESS_KEY_ID=" + DevStack.ACCESS_KEY,
                 "export AWS_SECRET_ACCESS_KEY=" + DevStack.SECRET_KEY,
                 "export AWS_REGION=us-east-1", "");

@@ -45,10 +45,7 @@ final class WorkerCommand implements Callable<Integer> {
         WorkerSettings s = connection.settings();
         if (threads != null) s = s.withTorchThreads(threads);
         if (metricsPort != null) s = s.withMetricsPort(metricsPort);
-        if (slots != null) {
-            s = new WorkerSettings(s.temporalAddress(), s.namespace(), s.tls(), s.apiKey(), s.s3(), s.metricsPort(),
-                    s.torchThreads(), slots, s.heartbeatInterval());
-        }
+        if (slots != null) s = s.withGpuSlots(slots);
         List<String> queues = new ArrayList<>(List.of(TaskQueues.GPU));
         queues.addAll(extraQueues);
         CountDownLatch stopped = new CountDownLatch(1);

@@ -1,6 +1,7 @@
 package forge.dev;
 
 import forge.storage.EmbeddedS3;
+import forge.storage.S3Settings;
 import io.temporal.testserver.TestServer;
 
 import java.io.IOException;
@@ -18,6 +19,7 @@ public final class DevStack implements AutoCloseable {
     public static final String ACCESS_KEY = "forge-dev";
     public static final String SECRET_KEY = "forge-dev-secret";
     public static final String BUCKET = "forge";
+    public static final String PREFIX = "runs";
 
     private final TestServer.PortBoundTestServer temporal;
     private final int temporalPort;
@@ -47,6 +49,11 @@ public final class DevStack implements AutoCloseable {
 
     public String s3Endpoint() {
         return s3.endpoint().toString();
+    }
+
+    /** Where workers of this stack keep checkpoints: {@code s3://forge/runs/...} on the loopback endpoint. */
+    public S3Settings s3Settings() {
+        return new S3Settings(s3Endpoint(), S3Settings.DEFAULT_REGION, true, BUCKET, PREFIX);
     }
 
     static int freePort() {

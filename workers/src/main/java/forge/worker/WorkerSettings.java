@@ -58,6 +58,14 @@ public record WorkerSettings(String temporalAddress, String namespace, TlsSettin
         return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
     }
 
+    public WorkerSettings withNamespace(String ns) {
+        return new WorkerSettings(temporalAddress, ns, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+    }
+
+    public WorkerSettings withGpuSlots(int slots) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, slots, heartbeatInterval);
+    }
+
     public WorkerSettings withS3(S3Settings newS3) {
         return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
     }

@@ -46,7 +46,7 @@ public class TrainingPipelineImpl implements TrainingPipeline {
         }
         spec.stages().forEach(s -> stageStatus.put(s.name(), StageStatus.pending()));
         state = PipelineState.RUNNING;
-        publishDetails(runId);
+        publishDetails();
 
         Map<String, StageResult> results = new LinkedHashMap<>();
         String parent = null;
@@ -81,26 +81,22 @@ public class TrainingPipelineImpl implements TrainingPipeline {
     private StageResult runStage(StageSpec stage, StageInput input) {
         StageActivities activities = Workflow.newActivityStub(StageActivities.class, stageOptions(stage));
         while (true) {
-            Promise<StageResult>[] running = new Promise[1];
-            CancellationScope scope = Workflow.newCancellationScope(
-                    () -> running[0] = Async.function(activities::pretrain, input));
-            scope.run();
+            AttemptScope attempt = new AttemptScope(() -> Async.function(activities::pretrain, input));
             try {
-                Workflow.await(() -> pauseRequested || running[0].isCompleted());
+                Workflow.await(() -> pauseRequested || attempt.promise.isCompleted());
             } catch (CanceledFailure e) {
                 // The whole run is being cancelled and so is the activity: let it finish its checkpoint first.
-                Workflow.newDetachedCancellationScope(() -> Workflow.await(running[0]::isCompleted)).run();
+                Workflow.newDetachedCancellationScope(() -> Workflow.await(attempt.promise::isCompleted)).run();
                 throw e;
             }
-            if (running[0].isCompleted()) {
-                return running[0].get();
+            if (attempt.promise.isCompleted()) {
+                return attempt.promise.get();
             }
             // Pause: cancelling makes the activity write a checkpoint and stop (WAIT_CANCELLATION_COMPLETED
             // means we only move on once it has), so the GPU is free while we wait.
-            scope.cancel();
+            attempt.scope.cancel();
             try {
-                StageResult finishedAnyway = running[0].get();
-                return finishedAnyway;
+                return attempt.promise.get(); // it finished before the cancellation reached it
             } catch (ActivityFailure e) {
                 if (!(e.getCause() instanceof CanceledFailure)) {
                     throw e;
@@ -113,6 +109,19 @@ public class TrainingPipelineImpl implements TrainingPipeline {
             state = PipelineState.RUNNING;
             update(stage.name(), stageStatus.get(stage.name()).withState(PipelineState.RUNNING));
             log.info("pipeline resumed; stage {} continues from its last checkpoint", stage.name());
+        }
+    }
+
+    /** One activity attempt in a scope of its own, so a pause can cancel it without cancelling the run. */
+    private static final class AttemptScope {
+        final CancellationScope scope;
+        Promise<StageResult> promise;
+
+        AttemptScope(java.util.function.Supplier<Promise<StageResult>> start) {
+            scope = Workflow.newCancellationScope(() -> {
+                promise = start.get();
+            });
+            scope.run();
         }
     }
 
@@ -136,7 +145,7 @@ public class TrainingPipelineImpl implements TrainingPipeline {
     private PipelineResult finish(String runId, long startMillis, Map<String, StageResult> results) {
         double wall = (Workflow.currentTimeMillis() - startMillis) / 1000.0;
         PipelineResult result = new PipelineResult(runId, state, wall, error, results);
-        publishDetails(runId);
+        publishDetails();
         // The summary must be written even when the run was cancelled, so it runs outside the cancelled scope.
         CancellationScope detached = Workflow.newDetachedCancellationScope(() -> {
             try {
@@ -197,10 +206,10 @@ public class TrainingPipelineImpl implements TrainingPipeline {
 
     private void update(String stage, StageStatus status) {
         stageStatus.put(stage, status);
-        publishDetails(Workflow.getInfo().getWorkflowId());
+        publishDetails();
     }
 
-    private void publishDetails(String runId) {
+    private void publishDetails() {
         Workflow.setCurrentDetails(StatusMarkdown.render(status()));
     }
 
