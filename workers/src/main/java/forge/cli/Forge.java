@@ -26,27 +26,40 @@ public final class Forge {
         System.exit(execute(args));
     }
 
+    private static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null) {
+            c = c.getCause();
+        }
+        return c.getMessage();
+    }
+
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new Forge());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            Throwable root = e;
-            if (root instanceof BadInputException) {
-                cmd.getErr().println("error: " + root.getMessage());
-                return EXIT_BAD_INPUT;
-            }
-            if (root instanceof io.grpc.StatusRuntimeException s
-                    && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
-                cmd.getErr().println("error: cannot reach Temporal: " + s.getStatus().getDescription());
-                return EXIT_UNREACHABLE;
-            }
-            if (root instanceof io.grpc.StatusRuntimeException s
-                    && s.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
-                cmd.getErr().println("error: " + s.getStatus().getDescription());
-                return EXIT_BAD_INPUT;
-            }
-            if (root instanceof io.temporal.client.WorkflowNotFoundException nf) {
-                cmd.getErr().println("error: no such run: " + nf.getExecution().getWorkflowId());
-                return EXIT_BAD_INPUT;
+            for (Throwable c = e; c != null; c = c.getCause()) {
+                if (c instanceof BadInputException) {
+                    cmd.getErr().println("error: " + c.getMessage());
+                    return EXIT_BAD_INPUT;
+                }
+                if (c instanceof io.temporal.client.WorkflowNotFoundException nf) {
+                    cmd.getErr().println("error: no such run: " + nf.getExecution().getWorkflowId());
+                    return EXIT_BAD_INPUT;
+                }
+                if (c instanceof io.grpc.StatusRuntimeException s) {
+                    if (s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+                        cmd.getErr().println("error: cannot reach Temporal: " + rootMessage(s));
+                        return EXIT_UNREACHABLE;
+                    }
+                    if (s.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                        cmd.getErr().println("error: " + s.getStatus().getDescription());
+                        return EXIT_BAD_INPUT;
+                    }
+                }
+                if (c instanceof io.temporal.client.WorkflowExecutionAlreadyStarted already) {
+                    cmd.getErr().println("error: a run with id " + already.getExecution().getWorkflowId() + " is already running");
+                    return EXIT_BAD_INPUT;
+                }
             }
             throw e;
         });

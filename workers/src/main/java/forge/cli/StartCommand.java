@@ -2,6 +2,7 @@ package forge.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import forge.errors.BadInputException;
+import forge.train.StageConfigs;
 import forge.worker.TemporalConnection;
 import forge.worker.WorkerSettings;
 import forge.workflow.PipelineSpec;
@@ -48,12 +49,22 @@ final class StartCommand implements Callable<Integer> {
         }
     }
 
+    /** Everything a worker would reject, rejected here first, before a run exists. */
     static PipelineSpec validate(JsonNode json, Path file) {
+        PipelineSpec spec;
         try {
-            return PipelineSpec.parse(json);
+            spec = PipelineSpec.parse(json);
         } catch (IllegalArgumentException e) {
             throw new BadInputException(file + ": " + e.getMessage());
         }
+        for (var stage : spec.stages()) {
+            try {
+                StageConfigs.validate(stage.name(), stage.config());
+            } catch (BadInputException e) {
+                throw new BadInputException(file + ": " + e.getMessage());
+            }
+        }
+        return spec;
     }
 
     static String defaultRunId(String name) {
