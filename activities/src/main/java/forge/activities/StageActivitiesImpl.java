@@ -18,6 +18,8 @@ import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.WorkflowClient;
 import io.temporal.failure.ApplicationFailure;
 
+import java.util.function.Function;
+
 /** Thin glue: Temporal in, plain training classes out. Everything interesting lives in {@code forge.train}. */
 public class StageActivitiesImpl implements StageActivities {
     private final S3Storage storage;
@@ -32,13 +34,12 @@ public class StageActivitiesImpl implements StageActivities {
 
     @Override
     public StageResult pretrain(StageInput input) {
-        ActivityExecutionContext ctx = Activity.getExecutionContext();
-        return run(input, ctx, () -> {
+        return run(input, control -> {
             PretrainConfig cfg = PretrainConfig.parse(input.config());
             CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.PRETRAIN),
                     cfg.checkpoint().keepLast());
             TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.PRETRAIN);
-            return control -> new PretrainStage(cfg, store, storage, metrics).run(control);
+            return new PretrainStage(cfg, store, storage, metrics).run(control);
         });
     }
 
@@ -51,18 +52,12 @@ public class StageActivitiesImpl implements StageActivities {
         return null;
     }
 
-    interface StageFactory {
-        StageRunner create();
-    }
-
-    interface StageRunner {
-        StageOutcome run(HeartbeatControl control);
-    }
-
-    private StageResult run(StageInput input, ActivityExecutionContext ctx, StageFactory factory) {
+    /** Runs a stage and maps its ending onto Temporal: done, stopped on request, bad input, or a transient fault. */
+    private StageResult run(StageInput input, Function<HeartbeatControl, StageOutcome> stage) {
+        ActivityExecutionContext ctx = Activity.getExecutionContext();
         HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage());
         try {
-            StageOutcome outcome = factory.create().run(control);
+            StageOutcome outcome = stage.apply(control);
             if (!outcome.completed()) {
                 // The checkpoint is committed; tell Temporal the cancellation (pause, cancel, shutdown) is done.
                 throw control.stopCause();

@@ -128,6 +128,7 @@ public final class PretrainStage {
         TrainState state;
         String lastCheckpoint;
         double lastLoss = Double.NaN;
+        long maxStallNanos;
 
         Loop(Gpt model, AdamW optimizer, NDManager manager, Tokenizer tokenizer, BatchSampler sampler,
              List<Batch> valBatches, double unigramBaseline, TrainState state, StageControl control, long wallStart) {
@@ -238,7 +239,9 @@ public final class PretrainStage {
             Map<String, HostTensor> moments = optimizer.snapshotState();
             TrainState snapshot = state;
             writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, snapshot));
-            metrics.checkpointStall(System.nanoTime() - t0);
+            long stall = System.nanoTime() - t0;
+            maxStallNanos = Math.max(maxStallNanos, stall);
+            metrics.checkpointStall(stall);
         }
 
         String commitNow(long step) {
@@ -298,9 +301,11 @@ public final class PretrainStage {
         }
 
         StageOutcome outcome(boolean completed, long step, String checkpoint, List<String> samples) {
-            Map<String, Double> metrics = summaryMetrics(state, lastLoss, unigramBaseline);
+            Map<String, Double> summary = summaryMetrics(state, lastLoss, unigramBaseline);
+            // The training thread's longest wait on a background checkpoint: host copy, plus any upload still running.
+            summary.put("checkpointStallMsMax", maxStallNanos / 1e6);
             double tps = state.trainSeconds() > 0 ? state.tokensSeen() / state.trainSeconds() : 0;
-            return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, metrics, samples);
+            return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, summary, samples);
         }
     }
 
