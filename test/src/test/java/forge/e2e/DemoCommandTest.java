@@ -1,0 +1,44 @@
+package forge.e2e;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import forge.cli.Forge;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's first command, on a small spec: embedded stack, workers, progress, report and summary JSON. */
+class DemoCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void demoRunsThePipelineAndWritesTheSummaryContract() throws Exception {
+        Path spec = dir.resolve("tiny.yaml");
+        Files.writeString(spec, TestStack.YAML.writeValueAsString(TestStack.tinySpec(120, 60)));
+        Path summary = dir.resolve("summary.json");
+
+        int code = Forge.execute("demo", "--config", spec.toString(), "--summary-json", summary.toString(),
+                "--data-dir", dir.resolve("forge-home").toString());
+
+        assertEquals(0, code);
+        JsonNode s = new ObjectMapper().readTree(summary.toFile());
+        assertTrue(s.get("runId").asText().startsWith("demo-"));
+        assertEquals("COMPLETED", s.get("state").asText());
+        assertTrue(s.get("wallSeconds").asDouble() > 0);
+        JsonNode pretrain = s.get("stages").get("pretrain");
+        assertEquals("COMPLETED", pretrain.get("state").asText());
+        assertEquals(120, pretrain.get("steps").asInt());
+        assertTrue(pretrain.get("tokensPerSecond").asDouble() > 0);
+        assertTrue(pretrain.get("checkpoint").asText().startsWith("s3://forge/runs/demo-"));
+        assertTrue(pretrain.get("metrics").get("valLossEnd").asDouble() < pretrain.get("metrics").get("valLossStart").asDouble());
+        String runDir = "forge-home/s3/forge/runs/" + s.get("runId").asText();
+        assertTrue(Files.exists(dir.resolve(runDir).resolve("pretrain/final/MANIFEST.json")), "checkpoints on disk where the demo says");
+        assertTrue(Files.exists(dir.resolve(runDir).resolve("summary.json")), "summary.json next to the checkpoints");
+    }
+}
