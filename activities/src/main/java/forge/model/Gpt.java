@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Predicate;
 
 /**
  * A GPT-2 decoder in the shape of nanoGPT's model.py, with parameters as plain NDArrays named and laid out as
@@ -36,6 +37,11 @@ import java.util.SplittableRandom;
  * <p>Randomness: weights come from a Java RNG (same seed, same weights on any engine); dropout and nothing else uses
  * the torch RNG, so a caller that wants steps to be reproducible — resume included — reseeds it before every
  * training forward with {@code Engine.getInstance().setRandomSeed(...)} derived from (seed, step, micro-step).
+ *
+ * <p>Fine-tuning: {@link #addLora} gives targeted linears a low-rank adapter (see {@link LoraConfig}),
+ * {@link #freezeBase()} / {@link #freezeBlocks} / {@link #freeze} stop parameters from requiring gradients, and the
+ * optimizer gets {@link #trainableParameters()}. {@link #snapshot()} and {@link #load} cover base and adapters, so a
+ * LoRA run resumes exactly; {@link #mergeLora()} turns the model back into a plain GPT-2 for export.
  *
  * <p>Autograd safety: between forward and backward, do not put the loss through DJL's Number overloads
  * ({@code loss.div(accumulationSteps)}): they free their scalar before backward reads it. Use
@@ -63,9 +69,27 @@ public final class Gpt implements AutoCloseable {
     private final NDArray geluA;
     private final NDArray geluB;
 
-    private record Layer(NDArray ln1W, NDArray ln1B, NDArray attnW, NDArray attnB, NDArray attnProjW,
-                         NDArray attnProjB, NDArray ln2W, NDArray ln2B, NDArray fcW, NDArray fcB,
-                         NDArray mlpProjW, NDArray mlpProjB) {
+    private final LinkedHashMap<String, NDArray> loraParams = new LinkedHashMap<>(); // empty until addLora
+    private LoraConfig lora;                  // null until addLora, and again after mergeLora
+
+    private record Layer(NDArray ln1W, NDArray ln1B, Linear attn, Linear attnProj, NDArray ln2W, NDArray ln2B,
+                         Linear fc, Linear mlpProj) {
+    }
+
+    /** A Conv1D weight (in, out) and bias (out) or null, plus an optional low-rank adapter. */
+    private static final class Linear {
+        final NDArray w;
+        final NDArray b;
+        Adapter adapter;                      // null unless LoRA targets this linear
+
+        Linear(NDArray w, NDArray b) {
+            this.w = w;
+            this.b = b;
+        }
+    }
+
+    /** LoRA: A (in, r), B (r, out), scale = alpha / r as an engine scalar. */
+    private record Adapter(NDArray a, NDArray b, NDArray scale) {
     }
 
     // ---------------------------------------------------------------------------------------------- construction
@@ -151,11 +175,9 @@ public final class Gpt implements AutoCloseable {
         for (int i = 0; i < cfg.nLayer(); i++) {
             String p = "h." + i + ".";
             h.add(new Layer(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
-                    params.get(p + "attn.c_attn.weight"), params.get(p + "attn.c_attn.bias"),
-                    params.get(p + "attn.c_proj.weight"), params.get(p + "attn.c_proj.bias"),
+                    linearAt(p + "attn.c_attn"), linearAt(p + "attn.c_proj"),
                     params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
-                    params.get(p + "mlp.c_fc.weight"), params.get(p + "mlp.c_fc.bias"),
-                    params.get(p + "mlp.c_proj.weight"), params.get(p + "mlp.c_proj.bias")));
+                    linearAt(p + "mlp.c_fc"), linearAt(p + "mlp.c_proj")));
         }
         this.lnFW = params.get("ln_f.weight");
         this.lnFB = params.get("ln_f.bias");
@@ -171,6 +193,10 @@ public final class Gpt implements AutoCloseable {
         this.geluB = keep(EngineArrays.scalar(manager, GELU_B));
     }
 
+    private Linear linearAt(String module) {
+        return new Linear(params.get(module + ".weight"), params.get(module + ".bias"));
+    }
+
     /** Model state must outlive whatever NDScope the caller happens to have open while building it. */
     private static NDArray keep(NDArray a) {
         NDScope.unregister(a);
@@ -181,7 +207,10 @@ public final class Gpt implements AutoCloseable {
         return config;
     }
 
-    /** Every trainable array by its HF GPT-2 name, in a fixed order (embeddings, blocks 0..n-1, ln_f). */
+    /**
+     * Every base (GPT-2) array by its HF GPT-2 name, in a fixed order (embeddings, blocks 0..n-1, ln_f), frozen or
+     * not, LoRA adapters not included (see {@link #loraParameters()}).
+     */
     public LinkedHashMap<String, NDArray> parameters() {
         return new LinkedHashMap<>(params);
     }
@@ -263,7 +292,7 @@ public final class Gpt implements AutoCloseable {
         long c = config.nEmbd();
         long nh = config.nHead();
         long hs = c / nh;
-        NDList qkv = linear(x, l.attnW, l.attnB).split(3, 1);                        // 3 × (B*T, C)
+        NDList qkv = linear(x, l.attn).split(3, 1);                                 // 3 × (B*T, C)
         NDArray q = qkv.get(0).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
         NDArray k = qkv.get(1).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
         NDArray v = qkv.get(2).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
@@ -279,14 +308,14 @@ public final class Gpt implements AutoCloseable {
         att = dropout(att.softmax(-1), training);
         NDArray y = att.matMul(v);                                                   // (B, nh, T, hs)
         y = y.transpose(0, 2, 1, 3).reshape(b * t, c);                               // (B*T, C)
-        return dropout(linear(y, l.attnProjW, l.attnProjB), training);              // (B*T, C)
+        return dropout(linear(y, l.attnProj), training);                            // (B*T, C)
     }
 
     /** Position-wise MLP, 4× wide with GPT-2's tanh GELU; x is (B*T, C), pre-normalised. */
     private NDArray mlp(Layer l, NDArray x, boolean training) {
-        NDArray u = linear(x, l.fcW, l.fcB);                                         // (B*T, 4C)
+        NDArray u = linear(x, l.fc);                                                 // (B*T, 4C)
         u = Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);     // gelu_new
-        return dropout(linear(u, l.mlpProjW, l.mlpProjB), training);                // (B*T, C)
+        return dropout(linear(u, l.mlpProj), training);                             // (B*T, C)
     }
 
     private NDArray layerNorm(NDArray x, NDArray w, NDArray bias) {
@@ -294,10 +323,17 @@ public final class Gpt implements AutoCloseable {
                 (float) LAYER_NORM_EPS).singletonOrThrow();
     }
 
-    /** HF Conv1D: x (N, in) · W (in, out) + b. */
-    private static NDArray linear(NDArray x, NDArray w, NDArray bias) {
-        NDArray y = x.matMul(w);
-        return bias == null ? y : y.add(bias);
+    /** HF Conv1D: x (N, in) · W (in, out) + b, plus scale·(x·A)·B where LoRA adapts this linear. */
+    private static NDArray linear(NDArray x, Linear l) {
+        NDArray y = x.matMul(l.w);                                                   // (N, out)
+        if (l.b != null) {
+            y = y.add(l.b);
+        }
+        Adapter a = l.adapter;
+        if (a != null) {
+            y = y.add(x.matMul(a.a).mul(a.scale).matMul(a.b));                       // (N, r) → (N, out)
+        }
+        return y;
     }
 
     private NDArray dropout(NDArray x, boolean training) {
@@ -442,30 +478,196 @@ public final class Gpt implements AutoCloseable {
         return forward(idx, cache, false, true).toFloatArray();
     }
 
-    // ---------------------------------------------------------------------------------------------- state
+    // ---------------------------------------------------------------------------------------------- fine-tuning
 
-    /** A host copy of every parameter, by name in {@link #parameters()} order. */
-    public LinkedHashMap<String, HostTensor> snapshot() {
-        LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-        params.forEach((name, p) -> out.put(name, HostTensor.of(p)));
+    /**
+     * Adds a LoRA adapter to every targeted linear of every block: h.{i}.{module}.lora_A (in, r), drawn uniformly
+     * from ±1/√in (PEFT's kaiming_uniform(a=√5)) with a Java RNG seeded by seed, and h.{i}.{module}.lora_B (r, out),
+     * zeros, so the model computes exactly what it did before. The adapters require gradients; freeze the base with
+     * {@link #freezeBase()} to train only them.
+     *
+     * <p>Names follow PEFT's (module path + lora_A / lora_B) but the layout is GPT-2 Conv1D's (in, out): PEFT's
+     * lora_A.weight is (r, in) and lora_B.weight (out, r), the transposes of these.
+     */
+    public void addLora(LoraConfig cfg, long seed) {
+        if (lora != null) {
+            throw new IllegalStateException("this model already has LoRA adapters (" + lora + ")");
+        }
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (int i = 0; i < h.size(); i++) {
+            for (String module : cfg.modules()) {
+                Linear l = linearOf(h.get(i), module);
+                long in = l.w.getShape().get(0);
+                long out = l.w.getShape().get(1);
+                float[] a = new float[Math.toIntExact(in * cfg.rank())];
+                double bound = 1 / Math.sqrt(in);
+                for (int j = 0; j < a.length; j++) {
+                    a[j] = (float) ((2 * rng.nextDouble() - 1) * bound);
+                }
+                String name = "h." + i + "." + module + ".lora_";
+                NDArray aArr = newParameter(name + "A", a, new Shape(in, cfg.rank()));
+                NDArray bArr = newParameter(name + "B", new float[Math.toIntExact(cfg.rank() * out)],
+                        new Shape(cfg.rank(), out));
+                loraParams.put(name + "A", aArr);
+                loraParams.put(name + "B", bArr);
+                l.adapter = new Adapter(aArr, bArr, keep(EngineArrays.scalar(manager, cfg.scale())));
+            }
+        }
+        lora = cfg;
+    }
+
+    private NDArray newParameter(String name, float[] values, Shape shape) {
+        NDArray p = keep(EngineArrays.of(manager, values, shape));
+        p.setName(name);
+        p.setRequiresGradient(true);
+        return p;
+    }
+
+    private static Linear linearOf(Layer l, String module) {
+        return switch (module) {
+            case "attn.c_attn" -> l.attn;
+            case "attn.c_proj" -> l.attnProj;
+            case "mlp.c_fc" -> l.fc;
+            case "mlp.c_proj" -> l.mlpProj;
+            default -> throw new IllegalArgumentException("no linear " + module + " in a block");
+        };
+    }
+
+    /** The adapters' config, or null when the model has none. */
+    public LoraConfig lora() {
+        return lora;
+    }
+
+    /** The LoRA adapters by name (block by block, lora_A before lora_B), empty without LoRA. */
+    public LinkedHashMap<String, NDArray> loraParameters() {
+        return new LinkedHashMap<>(loraParams);
+    }
+
+    /**
+     * Stops training every parameter, base or adapter, whose name matches: it no longer requires a gradient, so
+     * backward neither computes nor stores one for it, and {@link #trainableParameters()} leaves it out. Freeze
+     * before building the optimizer (AdamW refuses parameters without gradients) and before the first backward (a
+     * gradient already accumulated would stay allocated). There is no unfreeze.
+     */
+    public void freeze(Predicate<String> frozen) {
+        state().forEach((name, p) -> {
+            if (frozen.test(name)) {
+                p.setRequiresGradient(false);
+            }
+        });
+    }
+
+    /**
+     * Freezes the bottom n blocks and, for n ≥ 1, the embeddings below them: wte, wpe and h.0 .. h.{n-1}. wte is
+     * also the (tied) LM head, so the output projection is frozen with it; ln_f and blocks n.. keep training.
+     * n = 0 freezes nothing. LoRA adapters are never frozen by this.
+     */
+    public void freezeBlocks(int n) {
+        if (n < 0 || n > config.nLayer()) {
+            throw new BadInputException("cannot freeze " + n + " blocks: the model has " + config.nLayer());
+        }
+        if (n == 0) {
+            return;
+        }
+        freeze(name -> {
+            if (name.contains(".lora_")) {
+                return false;
+            }
+            if (name.startsWith("wte.") || name.startsWith("wpe.")) {
+                return true;
+            }
+            if (!name.startsWith("h.")) {
+                return false;
+            }
+            int block = Integer.parseInt(name.substring(2, name.indexOf('.', 2)));
+            return block < n;
+        });
+    }
+
+    /** Freezes every base parameter, leaving only LoRA adapters (if any) to train. */
+    public void freezeBase() {
+        freeze(params::containsKey);
+    }
+
+    /**
+     * What the optimizer should get: every parameter (base, then adapters) that still requires a gradient, in
+     * {@link #snapshot()} order.
+     */
+    public LinkedHashMap<String, NDArray> trainableParameters() {
+        LinkedHashMap<String, NDArray> out = new LinkedHashMap<>();
+        state().forEach((name, p) -> {
+            if (p.hasGradient()) {
+                out.put(name, p);
+            }
+        });
         return out;
     }
 
     /**
-     * Overwrites every parameter in place. Names may carry HF's "transformer." prefix; HF's tied lm_head.weight and
-     * attention mask buffers are ignored. Everything is checked before anything is written.
+     * Folds every adapter into its weight, W ← W + scale·A·B, and removes the adapters: afterwards the model is a
+     * plain GPT-2 (snapshot() has exactly the base names) computing the same function up to float rounding. Which
+     * base parameters are frozen does not change. An optimizer built over the adapters must not be used again.
+     */
+    public void mergeLora() {
+        if (lora == null) {
+            throw new IllegalStateException("this model has no LoRA adapters to merge");
+        }
+        for (Layer layer : h) {
+            for (String module : lora.modules()) {
+                Linear l = linearOf(layer, module);
+                Adapter a = l.adapter;
+                HostTensor merged;
+                try (NDScope scope = new NDScope()) {
+                    merged = HostTensor.of(l.w.add(a.a.matMul(a.b).mul(a.scale)));           // (in, out)
+                }
+                EngineArrays.copyInto(l.w, merged);
+                l.adapter = null;
+                a.a.close();
+                a.b.close();
+                a.scale.close();
+            }
+        }
+        loraParams.clear();
+        lora = null;
+    }
+
+    // ---------------------------------------------------------------------------------------------- state
+
+    /**
+     * A host copy of every parameter, by name in {@link #parameters()} order, followed by the LoRA adapters when the
+     * model has them (so a LoRA run's checkpoint resumes exactly; {@link #mergeLora()} first for a plain GPT-2).
+     */
+    public LinkedHashMap<String, HostTensor> snapshot() {
+        LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+        state().forEach((name, p) -> out.put(name, HostTensor.of(p)));
+        return out;
+    }
+
+    /** Base parameters, then adapters. */
+    private LinkedHashMap<String, NDArray> state() {
+        LinkedHashMap<String, NDArray> all = new LinkedHashMap<>(params);
+        all.putAll(loraParams);
+        return all;
+    }
+
+    /**
+     * Overwrites every parameter in place, LoRA adapters included: a model with adapters needs a checkpoint with
+     * them (a missing lora_* tensor is an error naming it; load the base checkpoint before {@link #addLora}), and a
+     * model without them rejects a checkpoint that has them. Names may carry HF's "transformer." prefix; HF's tied
+     * lm_head.weight and attention mask buffers are ignored. Everything is checked before anything is written.
      */
     public void load(Map<String, HostTensor> tensors) {
+        LinkedHashMap<String, NDArray> all = state();
         Map<String, HostTensor> byName = new LinkedHashMap<>();
         for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
             String name = e.getKey().startsWith("transformer.") ? e.getKey().substring(12) : e.getKey();
-            if (name.equals("lm_head.weight") || name.endsWith(".attn.bias") && !params.containsKey(name)
+            if (name.equals("lm_head.weight") || name.endsWith(".attn.bias") && !all.containsKey(name)
                     || name.endsWith(".attn.masked_bias")) {
                 continue;
             }
             byName.put(name, e.getValue());
         }
-        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+        for (Map.Entry<String, NDArray> e : all.entrySet()) {
             String name = e.getKey();
             HostTensor t = byName.get(name);
             if (t == null) {
@@ -482,11 +684,12 @@ public final class Gpt implements AutoCloseable {
             }
         }
         for (String name : byName.keySet()) {
-            if (!params.containsKey(name)) {
-                throw new BadInputException("checkpoint has tensor " + name + " that this model does not");
+            if (!all.containsKey(name)) {
+                throw new BadInputException("checkpoint has tensor " + name + " that this model does not"
+                        + (name.contains(".lora_") ? " (a LoRA checkpoint: add the same adapters first)" : ""));
             }
         }
-        params.forEach((name, p) -> EngineArrays.copyInto(p, byName.get(name)));
+        all.forEach((name, p) -> EngineArrays.copyInto(p, byName.get(name)));
     }
 
     @Override
