@@ -62,7 +62,7 @@ public final class Documents {
         return docs;
     }
 
-    private static InputStream open(String path, String where, UriOpener remote) throws IOException {
+    static InputStream open(String path, String where, UriOpener remote) throws IOException {
         InputStream in;
         if (path.startsWith("s3://")) {
             if (remote == null) {
