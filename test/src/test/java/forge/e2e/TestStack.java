@@ -73,6 +73,7 @@ final class TestStack implements AutoCloseable {
         env.put("FORGE_S3_BUCKET", s3.bucket());
         env.put("FORGE_S3_PREFIX", s3.prefix());
         env.put("FORGE_HEARTBEAT_INTERVAL_SECONDS", "1");
+        env.put("GOMP_SPINCOUNT", "10000");
         env.put("AWS_ACCESS_KEY_ID", DevStack.ACCESS_KEY);
         env.put("AWS_SECRET_ACCESS_KEY", DevStack.SECRET_KEY);
         try {
