@@ -20,9 +20,11 @@ public final class ForgeWorkers implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ForgeWorkers.class);
 
     private final WorkerFactory factory;
+    private final java.time.Duration shutdownGrace;
 
-    private ForgeWorkers(WorkerFactory factory) {
+    private ForgeWorkers(WorkerFactory factory, java.time.Duration shutdownGrace) {
         this.factory = factory;
+        this.shutdownGrace = shutdownGrace;
     }
 
     /**
@@ -52,12 +54,16 @@ public final class ForgeWorkers implements AutoCloseable {
         factory.start();
         log.info("worker started: role={} temporal={} namespace={} queues={}", role, settings.temporalAddress(),
                 settings.namespace(), role.gpu() ? gpuQueues : List.of(TaskQueues.CONTROL));
-        return new ForgeWorkers(factory);
+        return new ForgeWorkers(factory, settings.shutdownGrace());
     }
 
+    /**
+     * Graceful stop (SIGTERM, preemption): no new work is taken, and a running stage learns of the shutdown at its
+     * next heartbeat, writes a checkpoint and stops; Temporal then retries it on another worker.
+     */
     @Override
     public void close() {
         factory.shutdown();
-        factory.awaitTermination(30, TimeUnit.SECONDS);
+        factory.awaitTermination(shutdownGrace.toMillis(), TimeUnit.MILLISECONDS);
     }
 }

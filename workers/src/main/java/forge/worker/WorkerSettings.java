@@ -13,10 +13,12 @@ import java.util.Map;
  *
  * @param heartbeatInterval upper bound on the time between heartbeats that reach the server: short enough that
  *                          progress bars move, long enough to cost nothing (heartbeats add no history events)
+ * @param shutdownGrace     how long a stopping worker (SIGTERM, preemption) waits for its stages to write their
+ *                          checkpoint; the pod's termination grace period must be longer
  */
 public record WorkerSettings(String temporalAddress, String namespace, TlsSettings tls, String apiKey,
                              S3Settings s3, int metricsPort, int torchThreads, int gpuSlots,
-                             Duration heartbeatInterval) {
+                             Duration heartbeatInterval, Duration shutdownGrace) {
 
     public record TlsSettings(Path caCert, Path clientCert, Path clientKey, String serverName) {
         public boolean enabled() {
@@ -51,35 +53,36 @@ public record WorkerSettings(String temporalAddress, String namespace, TlsSettin
                 Integer.parseInt(env.getOrDefault("FORGE_METRICS_PORT", "9464")),
                 Integer.parseInt(env.getOrDefault("FORGE_TORCH_THREADS", "0")),
                 Integer.parseInt(env.getOrDefault("FORGE_GPU_SLOTS", "1")),
-                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_HEARTBEAT_INTERVAL_SECONDS", "5"))));
+                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_HEARTBEAT_INTERVAL_SECONDS", "5"))),
+                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_SHUTDOWN_GRACE_SECONDS", "60"))));
     }
 
     public WorkerSettings withTemporalAddress(String address) {
-        return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+        return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withNamespace(String ns) {
-        return new WorkerSettings(temporalAddress, ns, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+        return new WorkerSettings(temporalAddress, ns, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withGpuSlots(int slots) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, slots, heartbeatInterval);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, slots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withS3(S3Settings newS3) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withMetricsPort(int port) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, port, torchThreads, gpuSlots, heartbeatInterval);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, port, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withTorchThreads(int threads) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, threads, gpuSlots, heartbeatInterval);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, threads, gpuSlots, heartbeatInterval, shutdownGrace);
     }
 
     public WorkerSettings withHeartbeatInterval(Duration interval) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, interval);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, interval, shutdownGrace);
     }
 
     private static Path path(String s) {
