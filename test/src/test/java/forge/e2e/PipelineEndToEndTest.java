@@ -99,6 +99,28 @@ class PipelineEndToEndTest {
     }
 
     @Test
+    void pauseCheckpointsAndFreesTheWorkerAndResumeFinishesFromThere() throws Exception {
+        WorkflowStub run = stack.start("e2e-pause", TestStack.tinySpec(1200, 100_000));
+        waitForStep("e2e-pause", 30);
+        stack.pipeline("e2e-pause").pause();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (stack.pipeline("e2e-pause").status().state() != PipelineState.PAUSED) {
+            assertTrue(System.nanoTime() < deadline, "never paused");
+            Thread.sleep(100);
+        }
+        assertTrue(Progress.describe(stack.client, "e2e-pause").getPendingActivitiesList().isEmpty(),
+                "a paused run holds no worker slot");
+        CheckpointStore store = new CheckpointStore(stack.storage, stack.s3.stageRoot("e2e-pause", "pretrain"), 2);
+        long pausedAt = store.latest().orElseThrow(() -> new AssertionError("pause wrote no checkpoint")).step();
+        assertTrue(pausedAt >= 30);
+
+        stack.pipeline("e2e-pause").resume();
+        PipelineResult result = run.getResult(3, TimeUnit.MINUTES, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        assertEquals(1.0, result.stages().get("pretrain").metrics().get("resumes"), "resumed from the pause checkpoint");
+    }
+
+    @Test
     void unknownConfigKeyFailsAtOnceNamingIt() {
         ObjectNode spec = TestStack.tinySpec(30, 10);
         ((ObjectNode) TestStack.pretrain(spec).get("train")).put("learning_rte", 0.1);
