@@ -1,9 +1,6 @@
 package forge.data;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.demo.DemoUri;
 import forge.demo.DemoWorld;
 import forge.errors.BadInputException;
@@ -30,9 +27,6 @@ import java.util.zip.GZIPInputStream;
  * line; an I/O failure that a retry might fix is an {@link UncheckedIOException}.
  */
 public final class Documents {
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-
     private Documents() {
     }
 
@@ -115,38 +109,15 @@ public final class Documents {
 
     private static List<String> jsonl(InputStream in, String path, String field) throws IOException {
         List<String> docs = new ArrayList<>();
-        Utf8Lines lines = new Utf8Lines(in);
-        long lineNo = 0;
-        while (true) {
-            String line;
-            try {
-                line = lines.next();
-            } catch (CharacterCodingException e) {
-                throw BadInputException.at(path, lineNo + 1, "not valid UTF-8 text");
-            }
-            if (line == null) {
-                return docs;
-            }
-            lineNo++;
-            if (lineNo == 1) {
-                line = stripBom(line);
-            }
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode node;
-            try {
-                node = JSON.readTree(line);
-            } catch (JsonProcessingException e) {
-                throw BadInputException.at(path, lineNo, "not valid JSON (" + e.getOriginalMessage() + ")");
-            }
+        JsonlReader.read(in, path, (node, line) -> {
             JsonNode value = node.get(field);
             if (value == null || !value.isTextual()) {
-                throw BadInputException.at(path, lineNo, "missing string field \"" + field + "\"");
+                throw BadInputException.at(path, line, "missing string field \"" + field + "\"");
             }
             if (!value.textValue().isEmpty()) {
                 docs.add(value.textValue());
             }
-        }
+        });
+        return docs;
     }
 }

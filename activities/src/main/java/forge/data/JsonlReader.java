@@ -37,35 +37,40 @@ public final class JsonlReader {
      */
     public static void read(String path, String where, UriOpener remote, LineHandler handler) {
         try (InputStream in = Documents.open(path, where, remote)) {
-            Utf8Lines lines = new Utf8Lines(in);
-            long lineNo = 0;
-            while (true) {
-                String line;
-                try {
-                    line = lines.next();
-                } catch (CharacterCodingException e) {
-                    throw BadInputException.at(path, lineNo + 1, "not valid UTF-8 text");
-                }
-                if (line == null) {
-                    return;
-                }
-                lineNo++;
-                if (lineNo == 1 && line.startsWith("\uFEFF")) {
-                    line = line.substring(1);
-                }
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (JsonProcessingException e) {
-                    throw BadInputException.at(path, lineNo, "not valid JSON (" + e.getOriginalMessage() + ")");
-                }
-                handler.accept(node, lineNo);
-            }
+            read(in, path, handler);
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The same, over a stream the caller opened; {@code path} only names it in errors. */
+    static void read(InputStream in, String path, LineHandler handler) throws IOException {
+        Utf8Lines lines = new Utf8Lines(in);
+        long lineNo = 0;
+        while (true) {
+            String line;
+            try {
+                line = lines.next();
+            } catch (CharacterCodingException e) {
+                throw BadInputException.at(path, lineNo + 1, "not valid UTF-8 text");
+            }
+            if (line == null) {
+                return;
+            }
+            lineNo++;
+            if (lineNo == 1 && line.startsWith("\uFEFF")) {
+                line = line.substring(1);
+            }
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode node;
+            try {
+                node = JSON.readTree(line);
+            } catch (JsonProcessingException e) {
+                throw BadInputException.at(path, lineNo, "not valid JSON (" + e.getOriginalMessage() + ")");
+            }
+            handler.accept(node, lineNo);
         }
     }
 }
