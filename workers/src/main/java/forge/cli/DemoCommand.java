@@ -29,7 +29,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "demo", description = "Run the whole pipeline on the embedded default: no services to install.")
 final class DemoCommand implements Callable<Integer> {
-    @Option(names = "--config", defaultValue = "config/demo.yaml", description = "pipeline spec (default: ${DEFAULT-VALUE})")
+    @Option(names = "--config", description = "pipeline spec (default: config/demo.yaml of this checkout)")
     Path config;
 
     @Option(names = "--summary-json", description = "also write the run summary (DESIGN.md) to this file")
@@ -43,6 +43,11 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (config == null) {
+            Path local = Path.of("config", "demo.yaml");
+            String home = System.getenv("FORGE_HOME");
+            config = Files.exists(local) || home == null ? local : Path.of(home, "config", "demo.yaml");
+        }
         JsonNode json = SpecFiles.read(config);
         PipelineSpec spec = StartCommand.validate(json, config);
         String runId = StartCommand.defaultRunId("demo");
