@@ -1,6 +1,7 @@
 package forge.activities;
 
 import forge.checkpoint.CheckpointStore;
+import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.storage.S3Settings;
 import forge.storage.S3Storage;
@@ -39,7 +40,8 @@ public class StageActivitiesImpl implements StageActivities {
             CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.PRETRAIN),
                     cfg.checkpoint().keepLast());
             TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.PRETRAIN);
-            return new PretrainStage(cfg, store, storage, metrics).run(control);
+            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
+            return new PretrainStage(cfg, store, storage, metrics, cache).run(control);
         });
     }
 

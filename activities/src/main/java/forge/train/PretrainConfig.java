@@ -16,9 +16,10 @@ import java.util.List;
  * The pretraining stage's config, read strictly from the spec's {@code stages.pretrain} object. Model sizes use
  * nanoGPT's names; {@code vocab_size} comes from the tokenizer, so the model section does not name it.
  *
+ * @param cache    reuse the output of an earlier run whose config and data hash the same (see StageCache)
  * @param resolved every value used, defaults included; written into every checkpoint
  */
-public record PretrainConfig(long seed, ModelSpec model, TokenizerConfig tokenizer, List<SourceSpec> sources,
+public record PretrainConfig(long seed, boolean cache, ModelSpec model, TokenizerConfig tokenizer, List<SourceSpec> sources,
                              double valFraction, TrainSpec train, AdamWConfig optimizer, EvalSpec eval,
                              CheckpointSpec checkpoint, SampleSpec sample, ObjectNode resolved) {
 
@@ -68,9 +69,10 @@ public record PretrainConfig(long seed, ModelSpec model, TokenizerConfig tokeniz
     public static PretrainConfig parse(JsonNode json) {
         ConfigNode root = new ConfigNode("", json);
         root.allow(StageSpec.ORCHESTRATION_KEYS);
-        root.allow(List.of("seed", "model", "tokenizer", "data", "train", "eval", "checkpoint", "sample"));
+        root.allow(List.of("seed", "cache", "model", "tokenizer", "data", "train", "eval", "checkpoint", "sample"));
         root.finish();
         long seed = root.longValue("seed", 1337);
+        boolean cache = root.bool("cache", true);
 
         // Each section is read whole and checked for unknown keys before its values are judged: a misspelt key
         // is the likelier cause of a strange value, so it is the error to report first.
@@ -148,7 +150,7 @@ public record PretrainConfig(long seed, ModelSpec model, TokenizerConfig tokeniz
         s.finish();
         SampleSpec sample = new SampleSpec(count, maxNew, temperature, topK, prompt);
 
-        return new PretrainConfig(seed, model, tokenizer, sources, valFraction, train, optimizer, eval, checkpoint,
+        return new PretrainConfig(seed, cache, model, tokenizer, sources, valFraction, train, optimizer, eval, checkpoint,
                 sample, root.resolved());
     }
 

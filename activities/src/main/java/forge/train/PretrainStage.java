@@ -7,10 +7,12 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.checkpoint.AsyncCheckpointWriter;
 import forge.checkpoint.CheckpointFile;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
+import forge.checkpoint.StageCache;
 import forge.data.Batch;
 import forge.data.BatchSampler;
 import forge.data.Documents;
@@ -21,6 +23,7 @@ import forge.model.GenerationOptions;
 import forge.model.Gpt;
 import forge.model.GptConfig;
 import forge.optim.AdamW;
+import forge.storage.S3Uri;
 import forge.tensor.EngineArrays;
 import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
@@ -31,6 +34,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -50,12 +55,16 @@ public final class PretrainStage {
     private final CheckpointStore store;
     private final UriOpener remote;
     private final TrainingMetrics metrics;
+    private final StageCache cache;
 
-    public PretrainStage(PretrainConfig cfg, CheckpointStore store, UriOpener remote, TrainingMetrics metrics) {
+    /** @param cache where finished stages are found and recorded; null turns reuse off */
+    public PretrainStage(PretrainConfig cfg, CheckpointStore store, UriOpener remote, TrainingMetrics metrics,
+                         StageCache cache) {
         this.cfg = cfg;
         this.store = store;
         this.remote = remote;
         this.metrics = metrics;
+        this.cache = cfg.cache() ? cache : null;
     }
 
     public StageOutcome run(StageControl control) {
@@ -63,12 +72,19 @@ public final class PretrainStage {
         Optional<LoadedCheckpoint> done = store.loadFinal();
         if (done.isPresent()) {
             // An earlier attempt finished but died before Temporal heard of it: report, don't retrain.
-            return finishedEarlier(done.get(), wallStart);
+            return finishedEarlier(done.get(), wallStart, false);
         }
         Optional<LoadedCheckpoint> resume = store.latest();
         List<List<String>> docs = new ArrayList<>();
         for (int i = 0; i < cfg.sources().size(); i++) {
             docs.add(Documents.read(cfg.sources().get(i), i, remote));
+        }
+        String cacheKey = cacheKey(docs);
+        if (cache != null && resume.isEmpty()) {
+            Optional<LoadedCheckpoint> hit = cache.lookup(Stages.PRETRAIN, cacheKey, store);
+            if (hit.isPresent()) {
+                return finishedEarlier(hit.get(), wallStart, true);
+            }
         }
         Tokenizer tokenizer = resume
                 .map(c -> Tokenizer.fromHuggingFaceJson(new String(c.file("tokenizer.json"), StandardCharsets.UTF_8)))
@@ -108,7 +124,7 @@ public final class PretrainStage {
                         gptConfig.parameterCount(), tokenizer.vocabSize(), valStart);
             }
             Loop loop = new Loop(model, optimizer, manager, tokenizer, sampler, valBatches,
-                    corpus.unigramEntropyNats(), state, control, wallStart);
+                    corpus.unigramEntropyNats(), state, control, wallStart, cacheKey);
             loop.lastCheckpoint = resume.map(c -> c.uri().toString()).orElse(null);
             return loop.run();
         }
@@ -125,14 +141,17 @@ public final class PretrainStage {
         final StageControl control;
         final long wallStart;
         final double unigramBaseline;
+        final String cacheKey;
         TrainState state;
         String lastCheckpoint;
         double lastLoss = Double.NaN;
         long maxStallNanos;
 
         Loop(Gpt model, AdamW optimizer, NDManager manager, Tokenizer tokenizer, BatchSampler sampler,
-             List<Batch> valBatches, double unigramBaseline, TrainState state, StageControl control, long wallStart) {
+             List<Batch> valBatches, double unigramBaseline, TrainState state, StageControl control, long wallStart,
+             String cacheKey) {
             this.unigramBaseline = unigramBaseline;
+            this.cacheKey = cacheKey;
             this.model = model;
             this.optimizer = optimizer;
             this.manager = manager;
@@ -199,6 +218,9 @@ public final class PretrainStage {
             }
             List<String> samples = samples();
             String finalUri = commitFinal(samples);
+            if (cache != null) {
+                cache.record(Stages.PRETRAIN, cacheKey, S3Uri.parse(finalUri));
+            }
             return outcome(true, maxSteps, finalUri, samples);
         }
 
@@ -304,12 +326,33 @@ public final class PretrainStage {
             Map<String, Double> summary = summaryMetrics(state, lastLoss, unigramBaseline);
             // The training thread's longest wait on a background checkpoint: host copy, plus any upload still running.
             summary.put("checkpointStallMsMax", maxStallNanos / 1e6);
+            summary.put("cached", 0.0);
             double tps = state.trainSeconds() > 0 ? state.tokensSeen() / state.trainSeconds() : 0;
             return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, summary, samples);
         }
     }
 
-    private StageOutcome finishedEarlier(LoadedCheckpoint fin, long wallStart) {
+    /** The cache key: this stage's resolved config (whether to cache is no part of it) and its data's content. */
+    private String cacheKey(List<List<String>> docs) {
+        ObjectNode keyConfig = cfg.resolved().deepCopy();
+        keyConfig.remove("cache");
+        List<byte[]> digests = new ArrayList<>();
+        for (List<String> source : docs) {
+            try {
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                for (String doc : source) {
+                    sha.update(doc.getBytes(StandardCharsets.UTF_8));
+                    sha.update((byte) 0);
+                }
+                digests.add(sha.digest());
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return StageCache.key(Stages.PRETRAIN, keyConfig, digests);
+    }
+
+    private StageOutcome finishedEarlier(LoadedCheckpoint fin, long wallStart, boolean fromCache) {
         TrainState s = TrainState.fromJson(fin.file("state.json"), fin.uri().toString());
         List<String> samples;
         try {
@@ -317,9 +360,12 @@ public final class PretrainStage {
         } catch (java.io.IOException e) {
             samples = List.of();
         }
-        log.info("{} already finished at {}; nothing to train", Stages.PRETRAIN, fin.uri());
+        log.info("{} already finished at {}{}; nothing to train", Stages.PRETRAIN, fin.uri(),
+                fromCache ? " (an earlier run with the same config and data)" : "");
+        Map<String, Double> summary = summaryMetrics(s, Double.NaN, Double.NaN);
+        summary.put("cached", fromCache ? 1.0 : 0.0);
         return new StageOutcome(true, s.step(), fin.uri().toString(), seconds(wallStart),
-                s.trainSeconds() > 0 ? s.tokensSeen() / s.trainSeconds() : 0, summaryMetrics(s, Double.NaN, Double.NaN), samples);
+                s.trainSeconds() > 0 ? s.tokensSeen() / s.trainSeconds() : 0, summary, samples);
     }
 
     static Map<String, Double> summaryMetrics(TrainState state, double lastLoss, double unigramBaseline) {

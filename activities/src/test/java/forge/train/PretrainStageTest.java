@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
+import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.storage.EmbeddedS3;
 import forge.storage.LocalS3;
@@ -68,7 +69,7 @@ class PretrainStageTest {
     @Test
     void stoppedAndResumedRunEqualsUninterruptedRun() throws Exception {
         PretrainConfig cfg = PretrainConfig.parse(spec(50));
-        StageOutcome straight = new PretrainStage(cfg, store("straight"), storage, metrics()).run(StageControl.NONE);
+        StageOutcome straight = new PretrainStage(cfg, store("straight"), storage, metrics(), null).run(StageControl.NONE);
         assertTrue(straight.completed());
 
         AtomicLong steps = new AtomicLong();
@@ -86,10 +87,10 @@ class PretrainStageTest {
                 return steps.get() >= 23;
             }
         };
-        StageOutcome stopped = new PretrainStage(cfg, store("resumed"), storage, metrics()).run(stopAt23);
+        StageOutcome stopped = new PretrainStage(cfg, store("resumed"), storage, metrics(), null).run(stopAt23);
         assertFalse(stopped.completed());
         assertEquals(23, stopped.step(), "a stop request checkpoints the step it stopped at");
-        StageOutcome resumed = new PretrainStage(cfg, store("resumed"), storage, metrics()).run(StageControl.NONE);
+        StageOutcome resumed = new PretrainStage(cfg, store("resumed"), storage, metrics(), null).run(StageControl.NONE);
         assertTrue(resumed.completed());
         assertEquals(1.0, resumed.metrics().get("resumes"));
 
@@ -114,7 +115,7 @@ class PretrainStageTest {
         json.set("tokenizer", new ObjectMapper().readTree("{\"type\": \"bpe\", \"vocab_size\": 300}"));
         json.set("data", new ObjectMapper().readTree("{\"sources\": [{\"path\": \"" + uri + "\", \"weight\": 3},"
                 + " {\"path\": \"" + local + "\", \"weight\": 1}]}"));
-        StageOutcome out = new PretrainStage(PretrainConfig.parse(json), store("bpe"), storage, metrics()).run(StageControl.NONE);
+        StageOutcome out = new PretrainStage(PretrainConfig.parse(json), store("bpe"), storage, metrics(), null).run(StageControl.NONE);
         assertTrue(out.completed());
         LoadedCheckpoint fin = store("bpe").loadFinal().orElseThrow();
         JsonNode tok = new ObjectMapper().readTree(fin.file("tokenizer.json"));
@@ -126,8 +127,8 @@ class PretrainStageTest {
     @Test
     void aFinishedStageIsReportedNotRetrainedAndAChangedSpecIsRefused() throws Exception {
         PretrainConfig cfg = PretrainConfig.parse(spec(20));
-        StageOutcome first = new PretrainStage(cfg, store("again"), storage, metrics()).run(StageControl.NONE);
-        StageOutcome again = new PretrainStage(cfg, store("again"), storage, metrics()).run(StageControl.NONE);
+        StageOutcome first = new PretrainStage(cfg, store("again"), storage, metrics(), null).run(StageControl.NONE);
+        StageOutcome again = new PretrainStage(cfg, store("again"), storage, metrics(), null).run(StageControl.NONE);
         assertEquals(first.checkpoint(), again.checkpoint());
         assertEquals(first.metrics().get("valLossEnd"), again.metrics().get("valLossEnd"));
         assertEquals(first.samples(), again.samples());
@@ -138,12 +139,37 @@ class PretrainStageTest {
             public void milestone(TrainingProgress p) {}
             public boolean stopRequested() { return steps.get() >= 5; }
         };
-        new PretrainStage(cfg, store("changed"), storage, metrics()).run(stopAt5);
+        new PretrainStage(cfg, store("changed"), storage, metrics(), null).run(stopAt5);
         var changed = (com.fasterxml.jackson.databind.node.ObjectNode) spec(20);
         ((com.fasterxml.jackson.databind.node.ObjectNode) changed.get("train")).put("learning_rate", 0.5);
         BadInputException e = assertThrows(BadInputException.class, () ->
-                new PretrainStage(PretrainConfig.parse(changed), store("changed"), storage, metrics()).run(StageControl.NONE));
+                new PretrainStage(PretrainConfig.parse(changed), store("changed"), storage, metrics(), null).run(StageControl.NONE));
         assertTrue(e.getMessage().contains("different config"), e.getMessage());
+    }
+
+    @Test
+    void anIdenticalSpecReusesTheFinishedStageUnlessItsOutputVanished() throws Exception {
+        PretrainConfig cfg = PretrainConfig.parse(spec(20));
+        StageCache cache = new StageCache(storage, s3.settings("runs").root().resolve("_cache"));
+        StageOutcome first = new PretrainStage(cfg, store("cache-1"), storage, metrics(), cache).run(StageControl.NONE);
+        assertEquals(0.0, first.metrics().get("cached"), 0.0, "nothing to reuse yet");
+
+        StageOutcome second = new PretrainStage(cfg, store("cache-2"), storage, metrics(), cache).run(StageControl.NONE);
+        assertEquals(1.0, second.metrics().get("cached"));
+        assertEquals(first.checkpoint(), second.checkpoint(), "the earlier run's output is reused");
+        assertTrue(store("cache-2").latest().isEmpty(), "nothing was trained for the second run");
+
+        var changed = (com.fasterxml.jackson.databind.node.ObjectNode) spec(20);
+        changed.put("seed", 6);
+        StageOutcome other = new PretrainStage(PretrainConfig.parse(changed), store("cache-3"), storage, metrics(), cache)
+                .run(StageControl.NONE);
+        assertFalse(other.checkpoint().equals(first.checkpoint()), "another seed is another stage");
+
+        storage.deleteAll(s3.settings("runs").stageRoot("cache-1", "pretrain").resolve("final"));
+        StageOutcome again = new PretrainStage(cfg, store("cache-4"), storage, metrics(), cache).run(StageControl.NONE);
+        assertEquals(0.0, again.metrics().getOrDefault("cached", 0.0), 0.0, "a vanished artifact is recomputed");
+        assertTrue(again.checkpoint().contains("cache-4"));
+        assertEquals(first.metrics().get("valLossEnd"), again.metrics().get("valLossEnd"), "and recomputed exactly");
     }
 
     @Test

@@ -85,6 +85,16 @@ class PipelineEndToEndTest {
     }
 
     @Test
+    void resubmittingAnIdenticalSpecReusesTheFinishedStage() throws Exception {
+        ObjectNode spec = TestStack.tinySpec(90, 45);
+        PipelineResult first = stack.start("e2e-cache-1", spec).getResult(2, TimeUnit.MINUTES, PipelineResult.class);
+        PipelineResult second = stack.start("e2e-cache-2", spec).getResult(2, TimeUnit.MINUTES, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, second.state());
+        assertEquals(1.0, second.stages().get("pretrain").metrics().get("cached"));
+        assertEquals(first.stages().get("pretrain").checkpoint(), second.stages().get("pretrain").checkpoint());
+    }
+
+    @Test
     void cancellingWritesACheckpointAndStops() throws Exception {
         WorkflowStub run = stack.start("e2e-cancel", TestStack.tinySpec(100_000, 100_000));
         long step = waitForStep("e2e-cancel", 30);

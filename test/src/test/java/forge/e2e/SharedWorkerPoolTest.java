@@ -23,8 +23,10 @@ class SharedWorkerPoolTest {
     void aSecondStageWaitsForTheOnlySlot() throws Exception {
         try (TestStack stack = new TestStack(dir)) {
             stack.inProcessWorker(Role.ALL); // FORGE_GPU_SLOTS defaults to 1
-            WorkflowStub a = stack.start("pool-a", TestStack.tinySpec(400, 1000));
-            WorkflowStub b = stack.start("pool-b", TestStack.tinySpec(400, 1000));
+            var spec = TestStack.tinySpec(400, 1000);
+            TestStack.pretrain(spec).put("cache", false); // both stages must really need the slot
+            WorkflowStub a = stack.start("pool-a", spec);
+            WorkflowStub b = stack.start("pool-b", spec);
             boolean sawOneWaiting = false;
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
             while (System.nanoTime() < deadline) {

@@ -39,7 +39,8 @@ class WorkerKillRecoveryTest {
     void killedWorkerResumesToBitIdenticalWeights() throws Exception {
         try (TestStack stack = new TestStack(dir)) {
             stack.inProcessWorker(Role.CONTROL);
-            JsonNode spec = TestStack.tinySpec(STEPS, CHECKPOINT_EVERY);
+            var spec = TestStack.tinySpec(STEPS, CHECKPOINT_EVERY);
+            TestStack.pretrain(spec).put("cache", false); // both runs must really train
 
             Process clean = stack.externalWorker(Role.GPU, dir.resolve("worker-clean.log"));
             PipelineResult uninterrupted = stack.start("kill-baseline", spec)
