@@ -111,7 +111,8 @@ public final class PretrainStage {
                 }
                 state = new TrainState(saved.formatVersion(), saved.stage(), saved.step(), saved.tokensSeen(),
                         saved.seed(), saved.trainSeconds(), saved.resumes() + 1, saved.valLossStart(), saved.valLoss(),
-                        saved.lossHistory(), saved.valHistory(), saved.parentCheckpoint(), cfg.resolved());
+                        new ArrayList<>(saved.lossHistory()), new ArrayList<>(saved.valHistory()),
+                        saved.parentCheckpoint(), cfg.resolved());
                 metrics.resumed();
                 log.info("resuming {} from {} at step {}", Stages.PRETRAIN, c.uri(), state.step());
             } else {
@@ -119,7 +120,7 @@ public final class PretrainStage {
                 List<double[]> vh = new ArrayList<>();
                 vh.add(new double[] {0, valStart});
                 state = new TrainState(TrainState.FORMAT_VERSION, Stages.PRETRAIN, 0, 0, cfg.seed(), 0, 0,
-                        valStart, valStart, List.of(), vh, null, cfg.resolved());
+                        valStart, valStart, new ArrayList<>(), vh, null, cfg.resolved());
                 log.info("starting {}: {} parameters, vocab {}, val loss {}", Stages.PRETRAIN,
                         gptConfig.parameterCount(), tokenizer.vocabSize(), valStart);
             }
@@ -259,7 +260,7 @@ public final class PretrainStage {
             long t0 = System.nanoTime();
             Map<String, HostTensor> weights = model.snapshot();
             Map<String, HostTensor> moments = optimizer.snapshotState();
-            TrainState snapshot = state;
+            TrainState snapshot = state.detached();
             writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, snapshot));
             long stall = System.nanoTime() - t0;
             maxStallNanos = Math.max(maxStallNanos, stall);

@@ -26,9 +26,13 @@ public record TrainState(int formatVersion, String stage, long step, long tokens
     public static final int FORMAT_VERSION = 1;
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    public TrainState {
-        lossHistory = new ArrayList<>(lossHistory);
-        valHistory = new ArrayList<>(valHistory);
+    /**
+     * The loop appends to the histories in place, so a state handed to the background checkpoint writer must be
+     * detached from them first.
+     */
+    public TrainState detached() {
+        return new TrainState(formatVersion, stage, step, tokensSeen, seed, trainSeconds, resumes, valLossStart,
+                valLoss, new ArrayList<>(lossHistory), new ArrayList<>(valHistory), parentCheckpoint, config);
     }
 
     public byte[] toJson() {
