@@ -33,20 +33,29 @@ public final class StageCache {
         this.root = root;
     }
 
-    /** SHA-256 over the stage name, its resolved config and a digest of each input, in order. */
-    public static String key(String stage, JsonNode resolvedConfig, List<byte[]> inputDigests) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update(stage.getBytes(StandardCharsets.UTF_8));
-            sha.update((byte) 0);
-            sha.update(resolvedConfig.toString().getBytes(StandardCharsets.UTF_8));
-            for (byte[] digest : inputDigests) {
-                sha.update((byte) 0);
-                sha.update(digest);
+    /** SHA-256 over the stage name, its resolved config and each input's content (documents, in order). */
+    public static String key(String stage, JsonNode resolvedConfig, List<List<String>> inputs) {
+        MessageDigest sha = sha256();
+        sha.update(stage.getBytes(StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+        sha.update(resolvedConfig.toString().getBytes(StandardCharsets.UTF_8));
+        for (List<String> input : inputs) {
+            MessageDigest inputSha = sha256();
+            for (String doc : input) {
+                inputSha.update(doc.getBytes(StandardCharsets.UTF_8));
+                inputSha.update((byte) 0);
             }
-            return HexFormat.of().formatHex(sha.digest());
+            sha.update((byte) 0);
+            sha.update(inputSha.digest());
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+            throw new IllegalStateException("every JVM must provide SHA-256", e);
         }
     }
 

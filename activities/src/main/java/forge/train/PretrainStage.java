@@ -34,8 +34,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -337,20 +335,7 @@ public final class PretrainStage {
     private String cacheKey(List<List<String>> docs) {
         ObjectNode keyConfig = cfg.resolved().deepCopy();
         keyConfig.remove("cache");
-        List<byte[]> digests = new ArrayList<>();
-        for (List<String> source : docs) {
-            try {
-                MessageDigest sha = MessageDigest.getInstance("SHA-256");
-                for (String doc : source) {
-                    sha.update(doc.getBytes(StandardCharsets.UTF_8));
-                    sha.update((byte) 0);
-                }
-                digests.add(sha.digest());
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-        return StageCache.key(Stages.PRETRAIN, keyConfig, digests);
+        return StageCache.key(Stages.PRETRAIN, keyConfig, docs);
     }
 
     private StageOutcome finishedEarlier(LoadedCheckpoint fin, long wallStart, boolean fromCache) {

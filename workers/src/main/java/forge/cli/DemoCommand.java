@@ -69,7 +69,7 @@ final class DemoCommand implements Callable<Integer> {
                         + "   metrics " + process.metricsAddress());
                 WorkflowClient client = process.client();
                 StartCommand.startPipeline(client, runId, spec, json);
-                new ProgressView(client, runId, System.out).followUntilClosed(client.newUntypedWorkflowStub(runId));
+                new ProgressView(client, runId, System.out).followUntilClosed();
                 PipelineResult result;
                 try {
                     result = client.newUntypedWorkflowStub(runId).getResult(PipelineResult.class);

@@ -4,13 +4,7 @@ import forge.workflow.PipelineState;
 import forge.workflow.PipelineStatus;
 import forge.workflow.StageProgress;
 import forge.workflow.StageStatus;
-import io.temporal.api.common.v1.WorkflowExecution;
-import io.temporal.api.workflow.v1.PendingActivityInfo;
-import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionRequest;
-import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse;
 import io.temporal.client.WorkflowClient;
-import io.temporal.client.WorkflowStub;
-import io.temporal.common.converter.DataConverter;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -39,11 +33,11 @@ final class ProgressView {
     }
 
     /** Prints progress until the workflow closes. */
-    void followUntilClosed(WorkflowStub stub) throws InterruptedException {
+    void followUntilClosed() throws InterruptedException {
         while (true) {
             Optional<String> line = render();
             if (line.isPresent() && !line.get().equals(lastLine)) {
-                print(line.get(), false);
+                print(line.get());
                 lastLine = line.get();
             }
             if (isClosed()) {
@@ -57,8 +51,7 @@ final class ProgressView {
     }
 
     private boolean isClosed() {
-        DescribeWorkflowExecutionResponse d = describe();
-        return d.getWorkflowExecutionInfo().hasCloseTime();
+        return RunInspection.describe(client, runId).getWorkflowExecutionInfo().hasCloseTime();
     }
 
     private Optional<String> render() {
@@ -72,7 +65,7 @@ final class ProgressView {
             return Optional.empty();
         }
         StageStatus stage = status.stages().get(status.currentStage());
-        StageProgress hb = heartbeat().orElse(null);
+        StageProgress hb = RunInspection.latestHeartbeat(client, runId).orElse(null);
         long step = hb != null ? hb.step() : stage.step();
         long total = hb != null ? hb.totalSteps() : stage.totalSteps();
         if (total == 0) {
@@ -106,29 +99,11 @@ final class ProgressView {
         return sb.toString();
     }
 
-    private Optional<StageProgress> heartbeat() {
-        for (PendingActivityInfo a : describe().getPendingActivitiesList()) {
-            if (a.hasHeartbeatDetails() && a.getHeartbeatDetails().getPayloadsCount() > 0) {
-                return Optional.of(DataConverter.getDefaultInstance().fromPayloads(0,
-                        Optional.of(a.getHeartbeatDetails()), StageProgress.class, StageProgress.class));
-            }
-        }
-        return Optional.empty();
-    }
-
-    private DescribeWorkflowExecutionResponse describe() {
-        return client.getWorkflowServiceStubs().blockingStub().describeWorkflowExecution(
-                DescribeWorkflowExecutionRequest.newBuilder()
-                        .setNamespace(client.getOptions().getNamespace())
-                        .setExecution(WorkflowExecution.newBuilder().setWorkflowId(runId).build())
-                        .build());
-    }
-
-    private void print(String line, boolean force) {
+    private void print(String line) {
         if (tty) {
             out.print("\r" + line + "   ");
             out.flush();
-        } else if (force || System.currentTimeMillis() - lastPrintedAt > 5000) {
+        } else if (System.currentTimeMillis() - lastPrintedAt > 5000) {
             out.println(line);
             lastPrintedAt = System.currentTimeMillis();
         }

@@ -57,7 +57,7 @@ final class RunCommands {
     static final class Watch extends OnRun {
         @Override
         int run(WorkflowClient client) throws Exception {
-            new ProgressView(client, runId, System.out).followUntilClosed(client.newUntypedWorkflowStub(runId));
+            new ProgressView(client, runId, System.out).followUntilClosed();
             PipelineState end = status(client).state();
             System.out.println(runId + ": " + end);
             return end == PipelineState.COMPLETED ? 0 : Forge.EXIT_FAILED;
