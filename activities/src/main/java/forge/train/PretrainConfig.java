@@ -9,7 +9,6 @@ import forge.optim.AdamWConfig;
 import forge.tokenizer.TokenizerConfig;
 import forge.workflow.StageSpec;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -25,43 +24,6 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
 
     public record ModelSpec(int nLayer, int nHead, int nEmbd, int blockSize, double dropout, boolean bias) {}
 
-    public record TrainSpec(long maxSteps, int batchSize, int gradAccumSteps) {
-        public TrainSpec {
-            if (maxSteps <= 0) throw BadInputException.field("train.max_steps", "must be > 0, got " + maxSteps);
-            if (batchSize <= 0) throw BadInputException.field("train.batch_size", "must be > 0, got " + batchSize);
-            if (gradAccumSteps <= 0) throw BadInputException.field("train.grad_accum_steps", "must be > 0, got " + gradAccumSteps);
-        }
-    }
-
-    /** @param interval steps between validation runs; @param batches validation batches per run */
-    public record EvalSpec(int interval, int batches) {
-        public EvalSpec {
-            if (interval <= 0) throw BadInputException.field("eval.interval", "must be > 0, got " + interval);
-            if (batches <= 0) throw BadInputException.field("eval.batches", "must be > 0, got " + batches);
-        }
-    }
-
-    /**
-     * A checkpoint is due every {@code intervalSteps} steps or {@code intervalSeconds} of wall time, whichever
-     * comes first: the time bound is what limits the work a dead pod can cost.
-     */
-    public record CheckpointSpec(int intervalSteps, double intervalSeconds, int keepLast) {
-        public CheckpointSpec {
-            if (intervalSteps <= 0) throw BadInputException.field("checkpoint.interval_steps", "must be > 0, got " + intervalSteps);
-            if (intervalSeconds <= 0) throw BadInputException.field("checkpoint.interval_seconds", "must be > 0, got " + intervalSeconds);
-            if (keepLast < 2) throw BadInputException.field("checkpoint.keep_last", "must be >= 2 so a torn newest checkpoint never leaves none, got " + keepLast);
-        }
-    }
-
-    public record SampleSpec(int count, int maxNewTokens, double temperature, int topK, String prompt) {
-        public SampleSpec {
-            if (count < 0) throw BadInputException.field("sample.count", "must be >= 0, got " + count);
-            if (maxNewTokens <= 0) throw BadInputException.field("sample.max_new_tokens", "must be > 0, got " + maxNewTokens);
-            if (temperature < 0) throw BadInputException.field("sample.temperature", "must be >= 0, got " + temperature);
-            if (topK < 0) throw BadInputException.field("sample.top_k", "must be >= 0, got " + topK);
-        }
-    }
-
     public long tokensPerStep() {
         return (long) train.batchSize() * train.gradAccumSteps() * model.blockSize();
     }
@@ -74,8 +36,7 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
         long seed = root.longValue("seed", 1337);
         boolean cache = root.bool("cache", true);
 
-        // Each section is read whole and checked for unknown keys before its values are judged: a misspelt key
-        // is the likelier cause of a strange value, so it is the error to report first.
+        // Each section is read whole before its values are judged (see ConfigSections).
         ConfigNode m = root.child("model");
         int nLayer = m.integer("n_layer", 4), nHead = m.integer("n_head", 4), nEmbd = m.integer("n_embd", 128);
         int blockSize = m.integer("block_size", 64);
@@ -102,56 +63,19 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
         List<ConfigNode> sourceNodes = d.list("sources");
         double valFraction = d.number("val_fraction", 0.1);
         d.finish();
-        List<SourceSpec> sources = new ArrayList<>();
-        for (int i = 0; i < sourceNodes.size(); i++) {
-            ConfigNode s = sourceNodes.get(i);
-            String path = s.text("path", null);
-            double weight = s.number("weight", 1.0);
-            String format = s.text("format", "auto");
-            String field = s.text("field", "text");
-            s.finish();
-            sources.add(SourceSpec.at(i, path, weight, format, field));
-        }
-        if (sources.isEmpty()) {
-            throw BadInputException.field("data.sources", "needs at least one source");
-        }
+        List<SourceSpec> sources = ConfigSections.sources(sourceNodes);
         if (valFraction <= 0 || valFraction >= 1) {
             throw BadInputException.field("data.val_fraction", "must be in (0, 1), got " + valFraction);
         }
 
-        ConfigNode tr = root.child("train");
-        long maxSteps = tr.longValue("max_steps", 2000);
-        int batchSize = tr.integer("batch_size", 12), accum = tr.integer("grad_accum_steps", 1);
-        double lr = tr.number("learning_rate", 1e-3), minLr = tr.number("min_lr", 1e-4);
-        int warmup = tr.integer("warmup_steps", 100);
-        int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, maxSteps));
-        double beta1 = tr.number("beta1", 0.9), beta2 = tr.number("beta2", 0.99), eps = tr.number("eps", 1e-8);
-        double weightDecay = tr.number("weight_decay", 0.1), gradClip = tr.number("grad_clip", 1.0);
-        tr.finish();
-        TrainSpec train = new TrainSpec(maxSteps, batchSize, accum);
-        AdamWConfig optimizer = new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip);
+        ConfigSections.Train train = ConfigSections.train(root,
+                new ConfigSections.TrainDefaults(2000, 12, 1e-3, 1e-4, 100, 0.1));
+        EvalSpec eval = ConfigSections.eval(root, 250, 20);
+        CheckpointSpec checkpoint = ConfigSections.checkpoint(root);
+        SampleSpec sample = ConfigSections.sample(root, 3, 200, "");
 
-        ConfigNode e = root.child("eval");
-        int evalInterval = e.integer("interval", 250), evalBatches = e.integer("batches", 20);
-        e.finish();
-        EvalSpec eval = new EvalSpec(evalInterval, evalBatches);
-
-        ConfigNode c = root.child("checkpoint");
-        int ckptSteps = c.integer("interval_steps", 500);
-        double ckptSeconds = c.number("interval_seconds", 300);
-        int keepLast = c.integer("keep_last", 3);
-        c.finish();
-        CheckpointSpec checkpoint = new CheckpointSpec(ckptSteps, ckptSeconds, keepLast);
-
-        ConfigNode s = root.child("sample");
-        int count = s.integer("count", 3), maxNew = s.integer("max_new_tokens", 200), topK = s.integer("top_k", 20);
-        double temperature = s.number("temperature", 0.8);
-        String prompt = s.text("prompt", "");
-        s.finish();
-        SampleSpec sample = new SampleSpec(count, maxNew, temperature, topK, prompt);
-
-        return new PretrainConfig(seed, cache, model, tokenizer, sources, valFraction, train, optimizer, eval, checkpoint,
-                sample, root.resolved());
+        return new PretrainConfig(seed, cache, model, tokenizer, sources, valFraction, train.spec(), train.optimizer(),
+                eval, checkpoint, sample, root.resolved());
     }
 
     private static int positive(ConfigNode node, String key, int value) {

@@ -1,0 +1,82 @@
+package forge.train;
+
+import forge.config.ConfigNode;
+import forge.data.SourceSpec;
+import forge.errors.BadInputException;
+import forge.optim.AdamWConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The config sections every training stage shares (train, eval, checkpoint, sample), read the same way and with
+ * the same keys; each stage passes its own defaults. Each section is read whole and checked for unknown keys before
+ * its values are judged: a misspelt key is the likelier cause of a strange value, so it is the error to report first.
+ */
+final class ConfigSections {
+    private ConfigSections() {}
+
+    /** nanoGPT's defaults scaled to a stage: what changes between stages is the step count and learning rate. */
+    record TrainDefaults(long maxSteps, int batchSize, double learningRate, double minLr, int warmupSteps,
+                         double weightDecay) {}
+
+    record Train(TrainSpec spec, AdamWConfig optimizer) {}
+
+    static Train train(ConfigNode root, TrainDefaults d) {
+        ConfigNode tr = root.child("train");
+        long maxSteps = tr.longValue("max_steps", d.maxSteps());
+        int batchSize = tr.integer("batch_size", d.batchSize()), accum = tr.integer("grad_accum_steps", 1);
+        double lr = tr.number("learning_rate", d.learningRate()), minLr = tr.number("min_lr", d.minLr());
+        int warmup = tr.integer("warmup_steps", (int) Math.min(d.warmupSteps(), maxSteps));
+        int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, maxSteps));
+        double beta1 = tr.number("beta1", 0.9), beta2 = tr.number("beta2", 0.99), eps = tr.number("eps", 1e-8);
+        double weightDecay = tr.number("weight_decay", d.weightDecay()), gradClip = tr.number("grad_clip", 1.0);
+        tr.finish();
+        return new Train(new TrainSpec(maxSteps, batchSize, accum),
+                new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip));
+    }
+
+    /** data.sources: at least one {path, weight, format, field}. */
+    static List<SourceSpec> sources(List<ConfigNode> nodes) {
+        List<SourceSpec> sources = new ArrayList<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            ConfigNode s = nodes.get(i);
+            String path = s.text("path", null);
+            double weight = s.number("weight", 1.0);
+            String format = s.text("format", "auto");
+            String field = s.text("field", "text");
+            s.finish();
+            sources.add(SourceSpec.at(i, path, weight, format, field));
+        }
+        if (sources.isEmpty()) {
+            throw BadInputException.field("data.sources", "needs at least one source");
+        }
+        return sources;
+    }
+
+    static EvalSpec eval(ConfigNode root, int interval, int batches) {
+        ConfigNode e = root.child("eval");
+        int evalInterval = e.integer("interval", interval), evalBatches = e.integer("batches", batches);
+        e.finish();
+        return new EvalSpec(evalInterval, evalBatches);
+    }
+
+    static CheckpointSpec checkpoint(ConfigNode root) {
+        ConfigNode c = root.child("checkpoint");
+        int steps = c.integer("interval_steps", 500);
+        double seconds = c.number("interval_seconds", 300);
+        int keepLast = c.integer("keep_last", 3);
+        c.finish();
+        return new CheckpointSpec(steps, seconds, keepLast);
+    }
+
+    static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt) {
+        ConfigNode s = root.child("sample");
+        int n = s.integer("count", count), maxNew = s.integer("max_new_tokens", maxNewTokens);
+        int topK = s.integer("top_k", 20);
+        double temperature = s.number("temperature", 0.8);
+        String p = s.text("prompt", prompt);
+        s.finish();
+        return new SampleSpec(n, maxNew, temperature, topK, p);
+    }
+}

@@ -1,0 +1,308 @@
+package forge.train;
+
+import ai.djl.engine.Engine;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import forge.checkpoint.AsyncCheckpointWriter;
+import forge.checkpoint.CheckpointFile;
+import forge.checkpoint.CheckpointStore;
+import forge.checkpoint.LoadedCheckpoint;
+import forge.checkpoint.StageCache;
+import forge.errors.BadInputException;
+import forge.model.Gpt;
+import forge.optim.AdamW;
+import forge.storage.S3Uri;
+import forge.tensor.HostTensor;
+import forge.tensor.Safetensors;
+import forge.tokenizer.Tokenizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The step loop every training stage shares: seeded steps, the optimizer, validation, background checkpoints that
+ * fall due by steps or seconds, progress, stopping on request with a checkpoint, and the stage's {@code final/}
+ * output. A stage supplies only what it trains ({@link Task}); everything durable is here, once.
+ */
+public final class TrainingLoop {
+    private static final Logger log = LoggerFactory.getLogger(TrainingLoop.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int HISTORY_EVERY = 10;
+
+    /** What a stage trains. The loop owns the optimizer step; the task only accumulates gradients. */
+    public interface Task {
+        /** Forward and backward over the step's micro-batches; gradients accumulate in the parameters. */
+        StepLoss accumulateGradients(long step);
+
+        /** Mean loss on the held-out split, without recording gradients. */
+        double validationLoss();
+
+        /** Generated once training is done; stored in {@code final/samples.json} and the run summary. */
+        List<String> samples();
+
+        /** Held-out figures measured once training is done ("...After"); stored in {@code final/state.json}. */
+        default Map<String, Double> finalMetrics() {
+            return Map.of();
+        }
+
+        /** Files {@code final/} carries besides the usual ones; asked for before {@link #outputWeights}. */
+        default List<CheckpointFile> outputFiles() {
+            return List.of();
+        }
+
+        /** The stage's output weights; a LoRA stage merges its adapters here (training is over). */
+        default Map<String, HostTensor> outputWeights() {
+            return null;
+        }
+    }
+
+    /** @param tokens tokens the step trained on (padding excluded), for throughput */
+    public record StepLoss(double loss, long tokens) {}
+
+    /** @param evalInterval steps between validations; the last step always validates */
+    public record Settings(String stage, long seed, long maxSteps, int evalInterval, CheckpointSpec checkpoint) {}
+
+    /** Where a stage keeps its checkpoints and reports its progress; cache null turns reuse off. */
+    public record Io(CheckpointStore store, TrainingMetrics metrics, StageControl control, StageCache cache,
+                     String cacheKey) {}
+
+    private final Settings settings;
+    private final Task task;
+    private final Gpt model;
+    private final AdamW optimizer;
+    private final Tokenizer tokenizer;
+    private final Io io;
+    private final long wallStart;
+    private TrainState state;
+    private String lastCheckpoint;
+    private double lastLoss = Double.NaN;
+    private long maxStallNanos;
+
+    /** @param resumedFrom the checkpoint state came from, or null for a fresh start */
+    public TrainingLoop(Settings settings, Task task, Gpt model, AdamW optimizer, Tokenizer tokenizer, Io io,
+                        TrainState state, String resumedFrom, long wallStart) {
+        this.settings = settings;
+        this.task = task;
+        this.model = model;
+        this.optimizer = optimizer;
+        this.tokenizer = tokenizer;
+        this.io = io;
+        this.state = state;
+        this.lastCheckpoint = resumedFrom;
+        this.wallStart = wallStart;
+    }
+
+    public StageOutcome run() {
+        long maxSteps = settings.maxSteps();
+        long attemptStart = System.nanoTime();
+        long lastCheckpointAt = attemptStart;
+        long[] attemptTokens = {0};
+        double trainSecondsBefore = state.trainSeconds();
+        StageControl control = io.control();
+        try (AsyncCheckpointWriter writer = new AsyncCheckpointWriter(io.store(), c -> {
+            lastCheckpoint = c.uri().toString();
+            io.metrics().checkpointCommitted(c.bytes(), c.seconds());
+            control.milestone(progress(c.step(), throughput(attemptStart, attemptTokens[0])));
+        })) {
+            for (long step = state.step(); step < maxSteps; step++) {
+                if (control.stopRequested()) {
+                    writer.awaitIdle();
+                    String uri = commitNow(step);
+                    log.info("{} stopped on request at step {}; checkpoint {}", settings.stage(), step, uri);
+                    return outcome(false, step, uri, List.of());
+                }
+                // Dropout draws from torch's RNG: seeding it from (seed, step) makes a resumed step equal the original.
+                Engine.getInstance().setRandomSeed(stepSeed(settings.seed(), step));
+                StepLoss sl = task.accumulateGradients(step);
+                if (!Double.isFinite(sl.loss())) {
+                    // Resume is exact, so a retry would diverge at the same step: the user must change the config.
+                    throw new BadInputException(settings.stage() + " training loss became " + sl.loss() + " at step "
+                            + step + " (lower train.learning_rate or set train.grad_clip); the last good checkpoint is "
+                            + lastCheckpoint);
+                }
+                lastLoss = sl.loss();
+                AdamW.StepStats stats = optimizer.step(step);
+                attemptTokens[0] += sl.tokens();
+                long done = step + 1;
+                if (done % HISTORY_EVERY == 0 || done == maxSteps) {
+                    state.lossHistory().add(new double[] {done, lastLoss});
+                }
+                Double valLoss = state.valLoss();
+                boolean evaluated = done % settings.evalInterval() == 0 || done == maxSteps;
+                if (evaluated) {
+                    valLoss = task.validationLoss();
+                    io.metrics().validation(valLoss);
+                    state.valHistory().add(new double[] {done, valLoss});
+                    log.info("{} step {}/{}: train loss {}, val loss {}", settings.stage(), done, maxSteps,
+                            fmt(lastLoss), fmt(valLoss));
+                }
+                state = state.advanced(done, sl.tokens(), trainSecondsBefore + seconds(attemptStart), valLoss);
+                double tps = throughput(attemptStart, attemptTokens[0]);
+                io.metrics().step(done, lastLoss, stats.lr(), stats.gradNorm(), sl.tokens(), tps);
+                control.progress(progress(done, tps));
+                if (evaluated) {
+                    control.milestone(progress(done, tps));
+                }
+                boolean due = done % settings.checkpoint().intervalSteps() == 0
+                        || seconds(lastCheckpointAt) >= settings.checkpoint().intervalSeconds();
+                if (due && done < maxSteps) {
+                    submit(writer, done);
+                    lastCheckpointAt = System.nanoTime();
+                }
+            }
+            writer.awaitIdle();
+        }
+        List<String> samples = task.samples();
+        state = state.withMetrics(task.finalMetrics());
+        String finalUri = commitFinal(samples);
+        if (io.cache() != null) {
+            io.cache().record(settings.stage(), io.cacheKey(), S3Uri.parse(finalUri));
+        }
+        return outcome(true, maxSteps, finalUri, samples);
+    }
+
+    /** The training thread only copies tensors to host; serializing and uploading happen in the background. */
+    private void submit(AsyncCheckpointWriter writer, long done) {
+        long t0 = System.nanoTime();
+        Map<String, HostTensor> weights = model.snapshot();
+        Map<String, HostTensor> moments = optimizer.snapshotState();
+        TrainState snapshot = state.detached();
+        writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, snapshot));
+        long stall = System.nanoTime() - t0;
+        maxStallNanos = Math.max(maxStallNanos, stall);
+        io.metrics().checkpointStall(stall);
+    }
+
+    private String commitNow(long step) {
+        List<CheckpointFile> files = stepFiles(model.snapshot(), optimizer.snapshotState(), state);
+        String uri = io.store().commit(CheckpointStore.stepDir(step), files).toString();
+        lastCheckpoint = uri;
+        io.control().milestone(progress(step, 0));
+        return uri;
+    }
+
+    /** Everything a resumed run needs, and an HF config.json so any checkpoint describes its own model. */
+    private List<CheckpointFile> stepFiles(Map<String, HostTensor> weights, Map<String, HostTensor> moments,
+                                           TrainState s) {
+        List<CheckpointFile> files = new ArrayList<>();
+        files.add(new CheckpointFile("model.safetensors", Safetensors.write(weights, Map.of("format", "pt"))));
+        files.add(new CheckpointFile("optimizer.safetensors", Safetensors.write(moments, Map.of())));
+        files.add(new CheckpointFile("tokenizer.json", tokenizer.toHuggingFaceJson().getBytes(StandardCharsets.UTF_8)));
+        files.add(new CheckpointFile("config.json", json(model.config().toHuggingFaceConfig())));
+        files.add(new CheckpointFile("state.json", s.toJson()));
+        return files;
+    }
+
+    /** The stage's output: a step checkpoint's files (weights as the task wants them) plus the samples. */
+    private String commitFinal(List<String> samples) {
+        List<CheckpointFile> extra = task.outputFiles();
+        Map<String, HostTensor> moments = optimizer.snapshotState();
+        Map<String, HostTensor> weights = task.outputWeights();
+        List<CheckpointFile> files = stepFiles(weights != null ? weights : model.snapshot(), moments, state);
+        files.add(new CheckpointFile("samples.json", json(samples)));
+        files.addAll(extra);
+        String uri = io.store().commit(CheckpointStore.FINAL, files).toString();
+        lastCheckpoint = uri;
+        return uri;
+    }
+
+    private TrainingProgress progress(long step, double tps) {
+        Map<String, Double> m = new LinkedHashMap<>();
+        if (state.valLoss() != null) {
+            m.put("valLoss", state.valLoss());
+        }
+        m.put("tokensPerSecond", tps);
+        return new TrainingProgress(step, settings.maxSteps(), lastLoss, tps, lastCheckpoint, m);
+    }
+
+    private StageOutcome outcome(boolean completed, long step, String checkpoint, List<String> samples) {
+        Map<String, Double> summary = summaryMetrics(state, lastLoss);
+        // The training thread's longest wait on a background checkpoint: host copy, plus any upload still running.
+        summary.put("checkpointStallMsMax", maxStallNanos / 1e6);
+        summary.put("cached", 0.0);
+        double tps = state.trainSeconds() > 0 ? state.tokensSeen() / state.trainSeconds() : 0;
+        return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, summary, samples);
+    }
+
+    // ------------------------------------------------------------------------------------- starting a stage
+
+    /**
+     * A stage's state read back from its newest checkpoint. A run id names one spec, so a checkpoint written by a
+     * different resolved config is refused rather than silently mixed.
+     */
+    public static TrainState resume(LoadedCheckpoint c, JsonNode resolvedConfig, TrainingMetrics metrics) {
+        TrainState saved = TrainState.fromJson(c.file("state.json"), c.uri().toString());
+        // Compared as JSON text: a tree read back from state.json types small integers differently.
+        if (!saved.config().toString().equals(resolvedConfig.toString())) {
+            throw new BadInputException(c.uri() + " was written by a different config of this stage; "
+                    + "a run id names one spec — start the changed spec under a new run id");
+        }
+        metrics.resumed();
+        log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
+        return saved.resumed();
+    }
+
+    /** What a stage reports when its output already exists: from an earlier attempt, or cached from another run. */
+    public static StageOutcome finishedEarlier(String stage, LoadedCheckpoint fin, long wallStart, boolean fromCache) {
+        TrainState s = TrainState.fromJson(fin.file("state.json"), fin.uri().toString());
+        List<String> samples;
+        try {
+            samples = List.of(JSON.readValue(fin.file("samples.json"), String[].class));
+        } catch (IOException e) {
+            samples = List.of();
+        }
+        log.info("{} already finished at {}{}; nothing to train", stage, fin.uri(),
+                fromCache ? " (an earlier run with the same config and inputs)" : "");
+        Map<String, Double> summary = summaryMetrics(s, Double.NaN);
+        summary.put("cached", fromCache ? 1.0 : 0.0);
+        return new StageOutcome(true, s.step(), fin.uri().toString(), seconds(wallStart),
+                s.trainSeconds() > 0 ? s.tokensSeen() / s.trainSeconds() : 0, summary, samples);
+    }
+
+    static Map<String, Double> summaryMetrics(TrainState state, double lastLoss) {
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        if (state.valLossStart() != null) metrics.put("valLossStart", state.valLossStart());
+        if (state.valLoss() != null) metrics.put("valLossEnd", state.valLoss());
+        if (!Double.isNaN(lastLoss)) metrics.put("trainLossEnd", lastLoss);
+        metrics.putAll(state.metrics());
+        metrics.put("resumes", (double) state.resumes());
+        metrics.put("tokensSeen", (double) state.tokensSeen());
+        metrics.put("trainSeconds", state.trainSeconds());
+        return metrics;
+    }
+
+    /** Torch takes an int seed; mix (seed, step) so that neighbouring steps get unrelated streams. */
+    public static int stepSeed(long seed, long step) {
+        long z = seed * 0x9E3779B97F4A7C15L + step;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return (int) (z ^ (z >>> 31));
+    }
+
+    private static double throughput(long attemptStart, long tokens) {
+        double s = seconds(attemptStart);
+        return s > 0 ? tokens / s : 0;
+    }
+
+    private static double seconds(long sinceNanos) {
+        return (System.nanoTime() - sinceNanos) / 1e9;
+    }
+
+    static String fmt(double v) {
+        return String.format(java.util.Locale.ROOT, "%.4f", v);
+    }
+
+    static byte[] json(Object o) {
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
