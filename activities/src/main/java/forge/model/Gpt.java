@@ -2,6 +2,7 @@ package forge.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -63,6 +64,7 @@ public final class Gpt implements AutoCloseable {
     private final NDArray lnFW;
     private final NDArray lnFB;
     private final NDArray causalMask;         // (block, block): 0 on and below the diagonal, -inf above
+    private final NDArray negInf;             // -inf scalar: the packed mask's value across examples
     private final NDArray noLnBias;           // zeros (C), stands in for LayerNorm bias when bias=false
     // Constants as libtorch-owned scalars: x.mul(Number) would leave autograd a dangling pointer (see EngineArrays).
     private final NDArray attnScale;          // 1/√hs
@@ -187,6 +189,7 @@ public final class Gpt implements AutoCloseable {
             Arrays.fill(mask, i * t + i + 1, (i + 1) * t, Float.NEGATIVE_INFINITY);
         }
         this.causalMask = keep(EngineArrays.of(manager, mask, new Shape(t, t)));
+        this.negInf = keep(EngineArrays.scalar(manager, Double.NEGATIVE_INFINITY));
         this.noLnBias = keep(manager.zeros(new Shape(cfg.nEmbd())));
         this.attnScale = keep(EngineArrays.scalar(manager, 1.0 / Math.sqrt(cfg.headSize())));
         this.geluA = keep(EngineArrays.scalar(manager, GELU_A));
@@ -222,7 +225,32 @@ public final class Gpt implements AutoCloseable {
      * the torch RNG (see the class comment for the seeding contract). Run under a GradientCollector to train.
      */
     public NDArray forward(NDArray idx, boolean training) {
-        return forward(idx, null, training, false);
+        return forward(idx, null, null, null, training, false);
+    }
+
+    /**
+     * Packed rows: several examples side by side in one row, none seeing another. idx (B, T) int64 as in
+     * {@link #forward(NDArray, boolean)}; positions (B, T) integer, each token's position id inside its own example
+     * (0, 1, ... restarting per example), picked from wpe per token; segments (B, T) integer, which example a token
+     * belongs to (1, 2, ...; 0 on padding) → logits (B, T, V). Position i attends to j only if
+     * {@code j <= i && segments[i] == segments[j]}, so each example's logits are what it gets alone with positions
+     * 0.. (see {@code forge.sft.SftBatch}). Padding (segment 0) attends to earlier padding and itself, so every
+     * softmax row has a finite entry and no NaN reaches the gradients; give it weight 0 in the loss.
+     *
+     * <p>Trains under a GradientCollector with dropout and LoRA exactly like the plain forward; costs an extra
+     * (B, 1, T, T) mask and a per-token wpe gather, and checks the position range (one host sync) because an
+     * out-of-range id would otherwise fail inside the engine.
+     */
+    public NDArray forward(NDArray idx, NDArray positions, NDArray segments, boolean training) {
+        if (positions == null || segments == null) {
+            throw new IllegalArgumentException("positions and segments are required; use forward(idx, training)");
+        }
+        Shape shape = idx.getShape();
+        if (!positions.getShape().equals(shape) || !segments.getShape().equals(shape)) {
+            throw new IllegalArgumentException("idx " + shape + ", positions " + positions.getShape()
+                    + " and segments " + segments.getShape() + " must all be (B, T)");
+        }
+        return forward(idx, null, positions, segments, training, false);
     }
 
     /**
@@ -233,14 +261,16 @@ public final class Gpt implements AutoCloseable {
         if (cache == null) {
             throw new IllegalArgumentException("cache is null; use forward(idx, training)");
         }
-        return forward(idx, cache, false, false);
+        return forward(idx, cache, null, null, false, false);
     }
 
     public KvCache newCache(int batch) {
         return new KvCache(manager, config.nLayer(), batch);
     }
 
-    private NDArray forward(NDArray idx, KvCache cache, boolean training, boolean lastOnly) {
+    /** positions and segments are both null (contiguous positions, causal mask) or both set (packed, no cache). */
+    private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, boolean training,
+                            boolean lastOnly) {
         Shape shape = idx.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("idx must be (B, T), got " + shape);
@@ -262,11 +292,27 @@ public final class Gpt implements AutoCloseable {
             NDArray ids = idx.getDataType() == DataType.INT64 ? EngineArrays.owned(idx)
                     : idx.toType(DataType.INT64, false);
             NDArray tok = Embedding.embedding(ids, wte, SparseFormat.DENSE).singletonOrThrow();  // (B, T, C)
-            NDArray pos = wpe.get(new NDIndex("{}:{}", past, past + t));                        // (T, C)
+            NDArray pos;
+            NDArray mask;
+            if (positions == null) {
+                pos = wpe.get(new NDIndex("{}:{}", past, past + t));                            // (T, C)
+                // Row i may see keys 0 .. past+i; a single new token sees everything, so needs no mask.
+                mask = t == 1 ? null
+                        : causalMask.get(new NDIndex("{}:{}, :{}", past, past + t, past + t));   // (T, past+T)
+            } else {
+                // Owned, as ids: embedding's backward reads the position ids too.
+                NDArray posIds = positions.getDataType() == DataType.INT64 ? EngineArrays.owned(positions)
+                        : positions.toType(DataType.INT64, false);
+                long lo = posIds.min().getLong();
+                long hi = posIds.max().getLong();
+                if (lo < 0 || hi >= config.blockSize()) {
+                    throw new IllegalArgumentException("positions must be in [0, " + config.blockSize()
+                            + "), got " + lo + ".." + hi);
+                }
+                pos = Embedding.embedding(posIds, wpe, SparseFormat.DENSE).singletonOrThrow();   // (B, T, C)
+                mask = packedMask(segments, b, t);                                             // (B, 1, T, T)
+            }
             NDArray x = dropout(tok.add(pos), training).reshape(b * t, c);                      // (B*T, C)
-            // Row i may see keys 0 .. past+i; a single new token sees everything, so needs no mask.
-            NDArray mask = t == 1 ? null
-                    : causalMask.get(new NDIndex("{}:{}, :{}", past, past + t, past + t));       // (T, past+T)
             for (int i = 0; i < h.size(); i++) {
                 Layer l = h.get(i);
                 x = x.add(attention(l, i, layerNorm(x, l.ln1W, l.ln1B), b, t, mask, cache, training));
@@ -286,7 +332,17 @@ public final class Gpt implements AutoCloseable {
         return handOver(logits, idx.getManager());
     }
 
-    /** Causal multi-head self-attention; x is (B*T, C), pre-normalised. */
+    /**
+     * The block-diagonal causal mask of packed rows: 0 where {@code j <= i && seg[i] == seg[j]}, -inf elsewhere.
+     * The diagonal is always 0, so no softmax row is all -inf (padding, segment 0, sees earlier padding).
+     */
+    private NDArray packedMask(NDArray segments, long b, long t) {
+        NDArray same = segments.expandDims(2).eq(segments.expandDims(1));                // (B, T, T) bool
+        NDArray causal = causalMask.get(new NDIndex(":{}, :{}", t, t)).broadcast(b, t, t); // (B, T, T)
+        return NDArrays.where(same, causal, negInf).expandDims(1);                      // (B, 1, T, T)
+    }
+
+    /** Causal multi-head self-attention; x is (B*T, C), pre-normalised; mask (T, past+T) or (B, 1, T, T). */
     private NDArray attention(Layer l, int layer, NDArray x, long b, long t, NDArray mask, KvCache cache,
                               boolean training) {
         long c = config.nEmbd();
@@ -475,7 +531,7 @@ public final class Gpt implements AutoCloseable {
             }
         }
         NDArray idx = m.create(window, new Shape(tokens.length, w));
-        return forward(idx, cache, false, true).toFloatArray();
+        return forward(idx, cache, null, null, false, true).toFloatArray();
     }
 
     // ---------------------------------------------------------------------------------------------- fine-tuning
