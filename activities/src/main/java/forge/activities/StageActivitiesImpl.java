@@ -8,6 +8,8 @@ import forge.storage.S3Storage;
 import forge.storage.StorageUnavailableException;
 import forge.train.PretrainConfig;
 import forge.train.PretrainStage;
+import forge.train.SftConfig;
+import forge.train.SftStage;
 import forge.train.TrainingMetrics;
 import forge.train.StageOutcome;
 import forge.workflow.StageActivities;
@@ -42,6 +44,18 @@ public class StageActivitiesImpl implements StageActivities {
             TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.PRETRAIN);
             StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
             return new PretrainStage(cfg, store, storage, metrics, cache).run(control);
+        });
+    }
+
+    @Override
+    public StageResult sft(StageInput input) {
+        return run(input, control -> {
+            SftConfig cfg = SftConfig.parse(input.config());
+            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.SFT),
+                    cfg.checkpoint().keepLast());
+            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.SFT);
+            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
+            return new SftStage(cfg, input.parentCheckpoint(), store, storage, metrics, cache).run(control);
         });
     }
 

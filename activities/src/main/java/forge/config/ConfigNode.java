@@ -149,6 +149,30 @@ public final class ConfigNode {
         return out;
     }
 
+    /** A list of strings, e.g. {@code targets: [c_attn, c_fc]}; a single string is a list of one. */
+    public List<String> texts(String key, List<String> dflt) {
+        known.add(key);
+        JsonNode v = node.get(key);
+        List<String> out = new ArrayList<>();
+        if (v == null || v.isNull()) {
+            out.addAll(dflt);
+        } else if (v.isTextual()) {
+            out.add(v.asText());
+        } else if (v.isArray()) {
+            for (int i = 0; i < v.size(); i++) {
+                if (!v.get(i).isTextual()) {
+                    throw BadInputException.field(field(key) + "[" + i + "]", "expected a string, got " + v.get(i));
+                }
+                out.add(v.get(i).asText());
+            }
+        } else {
+            throw BadInputException.field(field(key), "expected a list of strings, got " + v);
+        }
+        var array = resolved.putArray(key);
+        out.forEach(array::add);
+        return out;
+    }
+
     public String text(String key) {
         requirePresent(key);
         return text(key, null);

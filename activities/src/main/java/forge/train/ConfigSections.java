@@ -70,13 +70,13 @@ final class ConfigSections {
         return new CheckpointSpec(steps, seconds, keepLast);
     }
 
-    static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt) {
+    static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt, double temperature) {
         ConfigNode s = root.child("sample");
         int n = s.integer("count", count), maxNew = s.integer("max_new_tokens", maxNewTokens);
         int topK = s.integer("top_k", 20);
-        double temperature = s.number("temperature", 0.8);
+        double t = s.number("temperature", temperature);
         String p = s.text("prompt", prompt);
         s.finish();
-        return new SampleSpec(n, maxNew, temperature, topK, p);
+        return new SampleSpec(n, maxNew, t, topK, p);
     }
 }

@@ -72,7 +72,7 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
                 new ConfigSections.TrainDefaults(2000, 12, 1e-3, 1e-4, 100, 0.1));
         EvalSpec eval = ConfigSections.eval(root, 250, 20);
         CheckpointSpec checkpoint = ConfigSections.checkpoint(root);
-        SampleSpec sample = ConfigSections.sample(root, 3, 200, "");
+        SampleSpec sample = ConfigSections.sample(root, 3, 200, "", 0.8);
 
         return new PretrainConfig(seed, cache, model, tokenizer, sources, valFraction, train.spec(), train.optimizer(),
                 eval, checkpoint, sample, root.resolved());

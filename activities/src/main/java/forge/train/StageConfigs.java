@@ -15,6 +15,7 @@ public final class StageConfigs {
         try {
             switch (stage) {
                 case Stages.PRETRAIN -> PretrainConfig.parse(config);
+                case Stages.SFT -> SftConfig.parse(config);
                 default -> throw new BadInputException("stages." + stage + ": not available in this version");
             }
         } catch (BadInputException e) {

@@ -97,9 +97,20 @@ final class DemoCommand implements Callable<Integer> {
             Map<String, Double> m = r.metrics();
             System.out.printf(Locale.ROOT, "%n%s: %d steps in %.1f s, %,.0f tokens/s%n", e.getKey(), r.steps(),
                     r.wallSeconds(), r.tokensPerSecond());
-            if (m.containsKey("valLossStart")) {
+            if (m.containsKey("unigramBaseline")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats/token (unigram baseline %.3f)%n",
-                        m.get("valLossStart"), m.get("valLossEnd"), m.getOrDefault("unigramBaseline", Double.NaN));
+                        m.get("valLossStart"), m.get("valLossEnd"), m.get("unigramBaseline"));
+            } else if (m.containsKey("valLossStart")) {
+                System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats per answer token%n",
+                        m.get("valLossStart"), m.get("valLossEnd"));
+            }
+            if (m.containsKey("valTokenAccuracyAfter")) {
+                System.out.printf(Locale.ROOT, "  answer-token accuracy %.1f%% -> %.1f%%%n",
+                        100 * m.get("valTokenAccuracyBefore"), 100 * m.get("valTokenAccuracyAfter"));
+            }
+            if (m.containsKey("taskAccuracyAfter")) {
+                System.out.printf(Locale.ROOT, "  held-out questions answered correctly %.1f%% -> %.1f%%%n",
+                        100 * m.get("taskAccuracyBefore"), 100 * m.get("taskAccuracyAfter"));
             }
             if (!r.samples().isEmpty()) {
                 System.out.println("  samples:");

@@ -74,6 +74,12 @@ public record PipelineSpec(String name, List<StageSpec> stages) {
             }
             stages.add(new StageSpec(stageName, config, queue, heartbeat));
         }
+        StageSpec first = stages.isEmpty() ? null : stages.get(0);
+        if (first != null && !first.name().equals(Stages.PRETRAIN) && !first.config().hasNonNull("init_from")) {
+            throw new IllegalArgumentException("stages." + first.name() + ".init_from: the spec starts at "
+                    + first.name() + ", so it must name the checkpoint to start from (e.g. a pretrain stage's "
+                    + "s3://.../final/)");
+        }
         String name = root.hasNonNull("name") ? root.get("name").asText() : "pipeline";
         return new PipelineSpec(name, stages);
     }

@@ -11,4 +11,8 @@ import io.temporal.activity.ActivityMethod;
 public interface StageActivities {
     @ActivityMethod(name = "Pretrain")
     StageResult pretrain(StageInput input);
+
+    /** Fine-tunes input.parentCheckpoint (or the config's init_from) on prompt/response data. */
+    @ActivityMethod(name = "Sft")
+    StageResult sft(StageInput input);
 }

@@ -9,6 +9,7 @@ import io.temporal.failure.ApplicationFailure;
 import io.temporal.failure.CanceledFailure;
 import io.temporal.workflow.Async;
 import io.temporal.workflow.CancellationScope;
+import io.temporal.workflow.Functions;
 import io.temporal.workflow.Promise;
 import io.temporal.workflow.Workflow;
 import org.slf4j.Logger;
@@ -80,8 +81,13 @@ public class TrainingPipelineImpl implements TrainingPipeline {
     /** Runs one stage to completion, going around pause/resume as often as the user asks. */
     private StageResult runStage(StageSpec stage, StageInput input) {
         StageActivities activities = Workflow.newActivityStub(StageActivities.class, stageOptions(stage));
+        Functions.Func1<StageInput, StageResult> activity = switch (stage.name()) {
+            case Stages.PRETRAIN -> activities::pretrain;
+            case Stages.SFT -> activities::sft;
+            default -> throw new IllegalStateException("no activity for stage " + stage.name());
+        };
         while (true) {
-            AttemptScope attempt = new AttemptScope(() -> Async.function(activities::pretrain, input));
+            AttemptScope attempt = new AttemptScope(() -> Async.function(activity, input));
             try {
                 Workflow.await(() -> pauseRequested || attempt.promise.isCompleted());
             } catch (CanceledFailure e) {

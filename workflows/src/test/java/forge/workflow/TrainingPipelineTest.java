@@ -104,6 +104,28 @@ class TrainingPipelineTest {
         assertEquals(1, stage.checkpoints.size(), "cancel writes a checkpoint too");
     }
 
+    @Test
+    void sftStartsFromThePretrainStagesOutput() throws Exception {
+        TrainingPipeline pipeline = start("chained", new ObjectMapper().readTree(
+                "{\"stages\": {\"pretrain\": {\"steps\": 10}, \"sft\": {}}}"));
+        PipelineResult result = WorkflowStub.fromTyped(pipeline).getResult(30, TimeUnit.SECONDS, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        assertEquals(List.of("s3://b/final"), stage.sftParents);
+        assertEquals("s3://b/sft/final", result.stages().get("sft").checkpoint());
+    }
+
+    @Test
+    void aSpecStartingAtSftMustNameItsCheckpoint() throws Exception {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
+                new ObjectMapper().readTree("{\"stages\": {\"sft\": {}}}")));
+        assertTrue(e.getMessage().startsWith("stages.sft.init_from"), e.getMessage());
+        TrainingPipeline pipeline = start("from-sft", new ObjectMapper().readTree(
+                "{\"stages\": {\"sft\": {\"init_from\": \"s3://b/other/final/\"}}}"));
+        assertEquals(PipelineState.COMPLETED,
+                WorkflowStub.fromTyped(pipeline).getResult(30, TimeUnit.SECONDS, PipelineResult.class).state());
+        assertEquals(List.of("null"), stage.sftParents, "the stage reads init_from from its own config");
+    }
+
     private TrainingPipeline start(String id, JsonNode spec) {
         WorkflowClient client = env.getWorkflowClient();
         TrainingPipeline p = client.newWorkflowStub(TrainingPipeline.class,
@@ -131,6 +153,14 @@ class TrainingPipelineTest {
         final AtomicLong step = new AtomicLong();
         final AtomicLong attempts = new AtomicLong();
         final List<Long> checkpoints = new CopyOnWriteArrayList<>();
+
+        final List<String> sftParents = new CopyOnWriteArrayList<>();
+
+        @Override
+        public StageResult sft(StageInput input) {
+            sftParents.add(String.valueOf(input.parentCheckpoint()));
+            return new StageResult("sft", "COMPLETED", 3, 0, 0, "s3://b/sft/final", Map.of(), List.of());
+        }
 
         @Override
         public StageResult pretrain(StageInput input) {
