@@ -8,6 +8,8 @@ import forge.storage.S3Storage;
 import forge.storage.StorageUnavailableException;
 import forge.train.PretrainConfig;
 import forge.train.PretrainStage;
+import forge.train.RewardConfig;
+import forge.train.RewardStage;
 import forge.train.SftConfig;
 import forge.train.SftStage;
 import forge.train.TrainingMetrics;
@@ -56,6 +58,18 @@ public class StageActivitiesImpl implements StageActivities {
             TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.SFT);
             StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
             return new SftStage(cfg, input.parentCheckpoint(), store, storage, metrics, cache).run(control);
+        });
+    }
+
+    @Override
+    public StageResult reward(StageInput input) {
+        return run(input, control -> {
+            RewardConfig cfg = RewardConfig.parse(input.config());
+            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.REWARD),
+                    cfg.checkpoint().keepLast());
+            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.REWARD);
+            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
+            return new RewardStage(cfg, input.parentCheckpoint(), store, storage, metrics, cache).run(control);
         });
     }
 

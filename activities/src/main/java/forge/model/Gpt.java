@@ -73,6 +73,7 @@ public final class Gpt implements AutoCloseable {
 
     private final LinkedHashMap<String, NDArray> loraParams = new LinkedHashMap<>(); // empty until addLora
     private LoraConfig lora;                  // null until addLora, and again after mergeLora
+    private NDArray score;                    // score.weight (1, C), null until addScoreHead
 
     private record Layer(NDArray ln1W, NDArray ln1B, Linear attn, Linear attnProj, NDArray ln2W, NDArray ln2B,
                          Linear fc, Linear mlpProj) {
@@ -225,8 +226,19 @@ public final class Gpt implements AutoCloseable {
      * the torch RNG (see the class comment for the seeding contract). Run under a GradientCollector to train.
      */
     public NDArray forward(NDArray idx, boolean training) {
-        return forward(idx, null, null, null, training, false);
+        return forward(idx, null, null, null, training, Output.LOGITS);
     }
+
+    /**
+     * The final hidden states (B, T, C), after ln_f and before the LM head: the trunk that a scalar head (reward
+     * model, value function) reads. Trains like {@link #forward(NDArray, boolean)}.
+     */
+    public NDArray hidden(NDArray idx, boolean training) {
+        return forward(idx, null, null, null, training, Output.HIDDEN);
+    }
+
+    /** What the private forward returns. */
+    private enum Output { LOGITS, LAST_LOGITS, HIDDEN }
 
     /**
      * Packed rows: several examples side by side in one row, none seeing another. idx (B, T) int64 as in
@@ -250,7 +262,7 @@ public final class Gpt implements AutoCloseable {
             throw new IllegalArgumentException("idx " + shape + ", positions " + positions.getShape()
                     + " and segments " + segments.getShape() + " must all be (B, T)");
         }
-        return forward(idx, null, positions, segments, training, false);
+        return forward(idx, null, positions, segments, training, Output.LOGITS);
     }
 
     /**
@@ -261,7 +273,7 @@ public final class Gpt implements AutoCloseable {
         if (cache == null) {
             throw new IllegalArgumentException("cache is null; use forward(idx, training)");
         }
-        return forward(idx, cache, null, null, false, false);
+        return forward(idx, cache, null, null, false, Output.LOGITS);
     }
 
     public KvCache newCache(int batch) {
@@ -270,7 +282,7 @@ public final class Gpt implements AutoCloseable {
 
     /** positions and segments are both null (contiguous positions, causal mask) or both set (packed, no cache). */
     private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, boolean training,
-                            boolean lastOnly) {
+                            Output output) {
         Shape shape = idx.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("idx must be (B, T), got " + shape);
@@ -319,11 +331,12 @@ public final class Gpt implements AutoCloseable {
                 x = x.add(mlp(l, layerNorm(x, l.ln2W, l.ln2B), training));
             }
             x = layerNorm(x, lnFW, lnFB);                                                        // (B*T, C)
-            if (lastOnly) {
+            if (output == Output.LAST_LOGITS) {
                 x = x.reshape(b, t, c).get(new NDIndex(":, -1, :"));                             // (B, C)
                 t = 1;
             }
-            logits = x.matMul(wte.transpose()).reshape(b, t, config.vocabSize());               // (B, T, V)
+            logits = output == Output.HIDDEN ? x.reshape(b, t, c)                                // (B, T, C)
+                    : x.matMul(wte.transpose()).reshape(b, t, config.vocabSize());              // (B, T, V)
             NDScope.unregister(logits);
         }
         if (cache != null) {
@@ -531,7 +544,7 @@ public final class Gpt implements AutoCloseable {
             }
         }
         NDArray idx = m.create(window, new Shape(tokens.length, w));
-        return forward(idx, cache, null, null, false, true).toFloatArray();
+        return forward(idx, cache, null, null, false, Output.LAST_LOGITS).toFloatArray();
     }
 
     // ---------------------------------------------------------------------------------------------- fine-tuning
@@ -687,6 +700,48 @@ public final class Gpt implements AutoCloseable {
         lora = null;
     }
 
+    // ---------------------------------------------------------------------------------------------- scalar head
+
+    /**
+     * Adds a scalar head on the final hidden states, HF GPT2ForSequenceClassification's {@code score.weight}
+     * (1, C), no bias, drawn from N(0, 0.02²) with a Java RNG seeded by seed. A reward model reads it at a sequence's
+     * last token; a value function at every token. Load the trunk's weights before adding it (a checkpoint written
+     * with the head includes it, and then needs it added first).
+     */
+    public void addScoreHead(long seed) {
+        if (score != null) {
+            throw new IllegalStateException("this model already has a score head");
+        }
+        SplittableRandom rng = new SplittableRandom(seed);
+        float[] w = new float[config.nEmbd()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (rng.nextGaussian() * 0.02);
+        }
+        score = newParameter("score.weight", w, new Shape(1, config.nEmbd()));
+    }
+
+    public boolean hasScoreHead() {
+        return score != null;
+    }
+
+    /** idx (B, T) → the score head at every position (B, T). Trains like {@link #forward(NDArray, boolean)}. */
+    public NDArray scores(NDArray idx, boolean training) {
+        if (score == null) {
+            throw new IllegalStateException("this model has no score head; addScoreHead first");
+        }
+        return hidden(idx, training).matMul(score.transpose()).squeeze(-1);             // (B, T, C) → (B, T)
+    }
+
+    /** config.json for this model: GPT2LMHeadModel, or GPT2ForSequenceClassification with one label. */
+    public Map<String, Object> huggingFaceConfig() {
+        Map<String, Object> m = config.toHuggingFaceConfig();
+        if (score != null) {
+            m.put("architectures", List.of("GPT2ForSequenceClassification"));
+            m.put("num_labels", 1);
+        }
+        return m;
+    }
+
     // ---------------------------------------------------------------------------------------------- state
 
     /**
@@ -703,6 +758,9 @@ public final class Gpt implements AutoCloseable {
     private LinkedHashMap<String, NDArray> state() {
         LinkedHashMap<String, NDArray> all = new LinkedHashMap<>(params);
         all.putAll(loraParams);
+        if (score != null) {
+            all.put("score.weight", score);
+        }
         return all;
     }
 

@@ -28,7 +28,7 @@ final class ConfigSections {
         int batchSize = tr.integer("batch_size", d.batchSize()), accum = tr.integer("grad_accum_steps", 1);
         double lr = tr.number("learning_rate", d.learningRate()), minLr = tr.number("min_lr", d.minLr());
         int warmup = tr.integer("warmup_steps", (int) Math.min(d.warmupSteps(), maxSteps));
-        int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, maxSteps));
+        int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, Math.max(maxSteps, warmup)));
         double beta1 = tr.number("beta1", 0.9), beta2 = tr.number("beta2", 0.99), eps = tr.number("eps", 1e-8);
         double weightDecay = tr.number("weight_decay", d.weightDecay()), gradClip = tr.number("grad_clip", 1.0);
         tr.finish();

@@ -16,6 +16,7 @@ public final class StageConfigs {
             switch (stage) {
                 case Stages.PRETRAIN -> PretrainConfig.parse(config);
                 case Stages.SFT -> SftConfig.parse(config);
+                case Stages.REWARD -> RewardConfig.parse(config);
                 default -> throw new BadInputException("stages." + stage + ": not available in this version");
             }
         } catch (BadInputException e) {

@@ -194,7 +194,7 @@ public final class TrainingLoop {
         files.add(new CheckpointFile("model.safetensors", Safetensors.write(weights, Map.of("format", "pt"))));
         files.add(new CheckpointFile("optimizer.safetensors", Safetensors.write(moments, Map.of())));
         files.add(new CheckpointFile("tokenizer.json", tokenizer.toHuggingFaceJson().getBytes(StandardCharsets.UTF_8)));
-        files.add(new CheckpointFile("config.json", json(model.config().toHuggingFaceConfig())));
+        files.add(new CheckpointFile("config.json", json(model.huggingFaceConfig())));
         files.add(new CheckpointFile("state.json", s.toJson()));
         return files;
     }

@@ -15,4 +15,8 @@ public interface StageActivities {
     /** Fine-tunes input.parentCheckpoint (or the config's init_from) on prompt/response data. */
     @ActivityMethod(name = "Sft")
     StageResult sft(StageInput input);
+
+    /** Trains a reward model on comparisons, its trunk from input.parentCheckpoint (or the config's init_from). */
+    @ActivityMethod(name = "Reward")
+    StageResult reward(StageInput input);
 }

@@ -84,6 +84,7 @@ public class TrainingPipelineImpl implements TrainingPipeline {
         Functions.Func1<StageInput, StageResult> activity = switch (stage.name()) {
             case Stages.PRETRAIN -> activities::pretrain;
             case Stages.SFT -> activities::sft;
+            case Stages.REWARD -> activities::reward;
             default -> throw new IllegalStateException("no activity for stage " + stage.name());
         };
         while (true) {

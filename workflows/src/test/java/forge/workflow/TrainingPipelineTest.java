@@ -163,6 +163,11 @@ class TrainingPipelineTest {
         }
 
         @Override
+        public StageResult reward(StageInput input) {
+            throw new UnsupportedOperationException("not used by these tests");
+        }
+
+        @Override
         public StageResult pretrain(StageInput input) {
             attempts.incrementAndGet();
             long total = input.config().get("steps").asLong();
