@@ -137,7 +137,7 @@ public final class PreferenceDocuments {
             Parsed p = parse(node, file, line);
             skippedPairs += p.skippedIdenticalPairs();
             if (p.skippedIdenticalPairs() > 0 && skippedPairs - p.skippedIdenticalPairs() < LOGGED_SKIPS) {
-                log.warn("{}:{}: skipping {} pair(s) whose chosen and rejected texts are identical", file, line,
+                log.info("{}:{}: skipping {} pair(s) whose chosen and rejected texts are identical", file, line,
                         p.skippedIdenticalPairs());
             }
             if (p.group() == null) {

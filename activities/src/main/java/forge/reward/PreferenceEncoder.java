@@ -125,7 +125,7 @@ public final class PreferenceEncoder {
             int dropped = g.pairs().size() - keptPairs;
             skippedPairs += dropped;
             if (dropped > 0 && logged++ < LOGGED_PER_CALL) {
-                log.warn("{}: group {}: dropping {} of {} pairs, a response does not fit in block_size {} ({} prompt "
+                log.info("{}: group {}: dropping {} of {} pairs, a response does not fit in block_size {} ({} prompt "
                         + "tokens, replies of {} tokens)", source, gi + 1, dropped, g.pairs().size(), blockSize,
                         prompt.length, Arrays.stream(replies).mapToInt(r -> r.length).boxed().toList());
             }

@@ -103,7 +103,7 @@ public final class SftEncoder {
             if (policy == TruncationPolicy.SKIP || responseTokens >= maxTokens()) {
                 skipped++;
                 if (skipped <= LOGGED_PER_CALL) {
-                    log.warn("{}: skipping example {}: {} tokens ({} in its final assistant turn), block_size is {}",
+                    log.info("{}: skipping example {}: {} tokens ({} in its final assistant turn), block_size is {}",
                             source, i + 1, n, responseTokens, blockSize);
                 }
                 continue;

@@ -121,6 +121,13 @@ public final class SftStage {
             throw BadInputException.field("data.sources", "left " + train.size() + " training and " + validation.size()
                     + " validation examples after the truncation policy; SFT needs both");
         }
+        int unknown = withUnknownTokens(train) + withUnknownTokens(validation);
+        if (unknown > 0) {
+            // A character-level parent maps characters it never saw in pretraining to <|unk|>: its answers will
+            // lack them. A byte-level BPE tokenizer has no unknown characters.
+            log.warn("{} of {} SFT examples contain text the parent's tokenizer does not know (<|unk|>)", unknown,
+                    train.size() + validation.size());
+        }
         SftBatchSampler sampler = new SftBatchSampler(train, blockSize, cfg.seed(), cfg.pack());
         List<SftBatch> valBatches = new SftBatchSampler(validation, blockSize, cfg.seed(), false)
                 .sequential(cfg.train().batchSize());
@@ -163,6 +170,7 @@ public final class SftStage {
                     before.put("examplesTrain", (double) train.size());
                     before.put("examplesTruncated", (double) truncated);
                     before.put("examplesSkipped", (double) skipped);
+                    before.put("examplesWithUnknownTokens", (double) unknown);
                     before.put("trainableParameters", (double) count(model.trainableParameters()));
                     state = TrainState.start(Stages.SFT, cfg.seed(), valStart, parent.uri(), cfg.resolved(), before);
                     log.info("starting {} ({}{}) from {}: {} of {} examples for training, {} trainable parameters, "
@@ -413,6 +421,19 @@ public final class SftStage {
             inputs.add(docs);
         }
         return StageCache.key(Stages.SFT, keyConfig, inputs);
+    }
+
+    private static int withUnknownTokens(List<EncodedExample> examples) {
+        int n = 0;
+        for (EncodedExample e : examples) {
+            for (int t : e.tokens()) {
+                if (t == SpecialToken.UNKNOWN.id()) {
+                    n++;
+                    break;
+                }
+            }
+        }
+        return n;
     }
 
     private static long nonPadding(SftBatch b) {

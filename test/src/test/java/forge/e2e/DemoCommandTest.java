@@ -20,7 +20,7 @@ class DemoCommandTest {
     @Test
     void demoRunsThePipelineAndWritesTheSummaryContract() throws Exception {
         Path spec = dir.resolve("tiny.yaml");
-        Files.writeString(spec, TestStack.YAML.writeValueAsString(TestStack.tinySpec(120, 60)));
+        Files.writeString(spec, TestStack.YAML.writeValueAsString(TestStack.tinyPipeline(120, 40, 60)));
         Path summary = dir.resolve("summary.json");
 
         int code = Forge.execute("demo", "--config", spec.toString(), "--summary-json", summary.toString(),
@@ -37,6 +37,16 @@ class DemoCommandTest {
         assertTrue(pretrain.get("tokensPerSecond").asDouble() > 0);
         assertTrue(pretrain.get("checkpoint").asText().startsWith("s3://forge/runs/demo-"));
         assertTrue(pretrain.get("metrics").get("valLossEnd").asDouble() < pretrain.get("metrics").get("valLossStart").asDouble());
+        // The contract of DESIGN.md for the later stages, each starting from the one before.
+        JsonNode sft = s.get("stages").get("sft").get("metrics");
+        for (String key : new String[] {"valLossStart", "valLossEnd", "taskAccuracyBefore", "taskAccuracyAfter"}) {
+            assertTrue(sft.has(key), "sft." + key + " in " + sft);
+        }
+        JsonNode reward = s.get("stages").get("reward").get("metrics");
+        for (String key : new String[] {"valPairAccuracy", "rewardMean", "rewardStd"}) {
+            assertTrue(reward.has(key), "reward." + key + " in " + reward);
+        }
+        assertTrue(s.get("stages").get("reward").get("checkpoint").asText().endsWith("/reward/final"));
         String runDir = "forge-home/s3/forge/runs/" + s.get("runId").asText();
         assertTrue(Files.exists(dir.resolve(runDir).resolve("pretrain/final/MANIFEST.json")), "checkpoints on disk where the demo says");
         assertTrue(Files.exists(dir.resolve(runDir).resolve("summary.json")), "summary.json next to the checkpoints");

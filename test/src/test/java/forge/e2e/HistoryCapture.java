@@ -33,6 +33,10 @@ class HistoryCapture {
             stack.start("completed", TestStack.tinySpec(120, 60)).getResult(3, TimeUnit.MINUTES, PipelineResult.class);
             save(stack, out, "completed");
 
+            stack.start("three-stages", TestStack.tinyPipeline(60, 30, 30))
+                    .getResult(3, TimeUnit.MINUTES, PipelineResult.class);
+            save(stack, out, "three-stages");
+
             WorkflowStub paused = stack.start("paused-resumed", TestStack.tinySpec(3000, 1000));
             waitFor(() -> Progress.heartbeatStep(stack.client, "paused-resumed") >= 20);
             stack.pipeline("paused-resumed").pause();
@@ -59,9 +63,16 @@ class HistoryCapture {
         }
     }
 
+    /**
+     * A history is captured once, from the release that introduced its shape, and never overwritten: replaying it
+     * against later code is the point.
+     */
     private static void save(TestStack stack, Path out, String id) throws Exception {
-        String json = stack.client.fetchHistory(id).toJson(true);
-        Files.writeString(out.resolve(id + ".json"), json);
+        Path file = out.resolve(id + ".json");
+        if (Files.exists(file)) {
+            return;
+        }
+        Files.writeString(file, stack.client.fetchHistory(id).toJson(true));
     }
 
     private static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {

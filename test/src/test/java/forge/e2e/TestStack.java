@@ -123,6 +123,39 @@ final class TestStack implements AutoCloseable {
         }
     }
 
+    /**
+     * Pretraining, SFT and a reward model, tiny: a 64-token context holds most demo questions with their answers,
+     * and each stage reads the previous stage's output through the workflow.
+     */
+    static ObjectNode tinyPipeline(int pretrainSteps, int sftSteps, int checkpointEvery) {
+        ObjectNode spec = tinySpec(pretrainSteps, checkpointEvery);
+        pretrain(spec).with("model").put("block_size", 64);
+        try {
+            spec.with("stages").set("sft", YAML.readTree("""
+                    heartbeat_timeout_seconds: 5
+                    seed: 43
+                    data: {sources: [{path: "demo:sft?seed=3&count=400"}]}
+                    train: {max_steps: %d, batch_size: 8, warmup_steps: 10}
+                    eval: {interval: 100, batches: 2}
+                    task_eval: {count: 4, max_new_tokens: 8}
+                    checkpoint: {interval_steps: %d, interval_seconds: 3600, keep_last: 2}
+                    sample: {count: 1, max_new_tokens: 8}
+                    """.formatted(sftSteps, checkpointEvery)));
+            spec.with("stages").set("reward", YAML.readTree("""
+                    heartbeat_timeout_seconds: 5
+                    seed: 44
+                    data: {sources: [{path: "demo:prefs?seed=3&count=300"}, {path: "demo:ranked?seed=3&count=50&k=3"}]}
+                    train: {max_steps: %d, batch_size: 4, warmup_steps: 10}
+                    eval: {interval: 100, batches: 2}
+                    checkpoint: {interval_steps: %d, interval_seconds: 3600, keep_last: 2}
+                    sample: {count: 1}
+                    """.formatted(sftSteps, checkpointEvery)));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return spec;
+    }
+
     static ObjectNode pretrain(ObjectNode spec) {
         return (ObjectNode) spec.get("stages").get("pretrain");
     }

@@ -1,6 +1,5 @@
 package forge.e2e;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
@@ -24,11 +23,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Durability proven by killing things: a GPU worker process is SIGKILLed mid-stage after a checkpoint, a new one
- * takes over, and the final weights and optimizer state must be bit-identical to an uninterrupted run.
+ * Durability proven by killing things: a GPU worker process is SIGKILLed mid-stage after a checkpoint in each of
+ * pretraining, fine-tuning and reward modeling; new ones take over, and every stage's final weights and optimizer
+ * state must be bit-identical to an uninterrupted run's.
  */
 class WorkerKillRecoveryTest {
-    private static final int STEPS = 600;
+    private static final int PRETRAIN_STEPS = 300;
+    private static final int SFT_STEPS = 300;
     private static final int CHECKPOINT_EVERY = 50;
 
     /** Kept when the test fails: the worker logs in it say why. */
@@ -36,11 +37,13 @@ class WorkerKillRecoveryTest {
     Path dir;
 
     @Test
-    void killedWorkerResumesToBitIdenticalWeights() throws Exception {
+    void killedWorkersResumeToBitIdenticalWeights() throws Exception {
         try (TestStack stack = new TestStack(dir)) {
             stack.inProcessWorker(Role.CONTROL);
-            var spec = TestStack.tinySpec(STEPS, CHECKPOINT_EVERY);
+            var spec = TestStack.tinyPipeline(PRETRAIN_STEPS, SFT_STEPS, CHECKPOINT_EVERY);
             TestStack.pretrain(spec).put("cache", false); // both runs must really train
+            spec.with("stages").with("sft").put("cache", false);
+            spec.with("stages").with("reward").put("cache", false);
 
             Process clean = stack.externalWorker(Role.GPU, dir.resolve("worker-clean.log"));
             PipelineResult uninterrupted = stack.start("kill-baseline", spec)
@@ -49,29 +52,47 @@ class WorkerKillRecoveryTest {
             clean.destroy();
             clean.waitFor();
 
-            Process victim = stack.externalWorker(Role.GPU, dir.resolve("worker-victim.log"));
             WorkflowStub run = stack.start("kill-victim", spec);
-            CheckpointStore store = new CheckpointStore(stack.storage, stack.s3.stageRoot("kill-victim", "pretrain"), 2);
-            long committed = waitForCheckpoint(store, victim, dir.resolve("worker-victim.log"));
-            victim.destroyForcibly(); // SIGKILL: no shutdown hook, no last heartbeat, no final checkpoint
-            assertTrue(victim.waitFor(30, TimeUnit.SECONDS));
-            assertEquals(137, victim.exitValue(), "the worker must die by SIGKILL");
-            assertTrue(committed < STEPS, "killed mid-stage");
+            Process victim = stack.externalWorker(Role.GPU, dir.resolve("worker-victim.log"));
+            killAfterCheckpoint(victim, store(stack, "kill-victim", "pretrain"), PRETRAIN_STEPS,
+                    dir.resolve("worker-victim.log"));
+            Process second = stack.externalWorker(Role.GPU, dir.resolve("worker-second.log"));
+            killAfterCheckpoint(second, store(stack, "kill-victim", "sft"), SFT_STEPS, dir.resolve("worker-second.log"));
+            Process third = stack.externalWorker(Role.GPU, dir.resolve("worker-third.log"));
+            killAfterCheckpoint(third, store(stack, "kill-victim", "reward"), SFT_STEPS, dir.resolve("worker-third.log"));
 
             stack.externalWorker(Role.GPU, dir.resolve("worker-rescue.log"));
             PipelineResult recovered = run.getResult(5, TimeUnit.MINUTES, PipelineResult.class);
             assertEquals(PipelineState.COMPLETED, recovered.state(), log(dir.resolve("worker-rescue.log")));
-            assertTrue(recovered.stages().get("pretrain").metrics().get("resumes") >= 1,
-                    "the rescued stage must have resumed from a checkpoint, not started over");
-
-            LoadedCheckpoint a = new CheckpointStore(stack.storage, stack.s3.stageRoot("kill-baseline", "pretrain"), 2)
-                    .loadFinal().orElseThrow();
-            LoadedCheckpoint b = store.loadFinal().orElseThrow();
-            assertEquals(sha256(a.file("model.safetensors")), sha256(b.file("model.safetensors")),
-                    "weights after kill -9 and resume must equal the uninterrupted run's");
-            assertArrayEquals(a.file("optimizer.safetensors"), b.file("optimizer.safetensors"));
-            assertFalse(new ObjectMapper().readTree(b.file("state.json")).get("resumes").asInt() == 0);
+            for (String stage : new String[] {"pretrain", "sft", "reward"}) {
+                assertTrue(recovered.stages().get(stage).metrics().get("resumes") >= 1,
+                        stage + " must have resumed from a checkpoint, not started over");
+                LoadedCheckpoint a = store(stack, "kill-baseline", stage).loadFinal().orElseThrow();
+                LoadedCheckpoint b = store(stack, "kill-victim", stage).loadFinal().orElseThrow();
+                assertEquals(sha256(a.file("model.safetensors")), sha256(b.file("model.safetensors")),
+                        stage + " weights after kill -9 and resume must equal the uninterrupted run's");
+                assertArrayEquals(a.file("optimizer.safetensors"), b.file("optimizer.safetensors"), stage);
+                assertFalse(new ObjectMapper().readTree(b.file("state.json")).get("resumes").asInt() == 0);
+            }
+            assertEquals(uninterrupted.stages().get("sft").metrics().get("taskAccuracyAfter"),
+                    recovered.stages().get("sft").metrics().get("taskAccuracyAfter"));
+            assertEquals(uninterrupted.stages().get("reward").metrics().get("valPairAccuracy"),
+                    recovered.stages().get("reward").metrics().get("valPairAccuracy"));
         }
+    }
+
+    private static CheckpointStore store(TestStack stack, String run, String stage) {
+        return new CheckpointStore(stack.storage, stack.s3.stageRoot(run, stage), 2);
+    }
+
+    /** SIGKILL: no shutdown hook, no last heartbeat, no final checkpoint. */
+    private static void killAfterCheckpoint(Process worker, CheckpointStore store, int steps, Path log)
+            throws Exception {
+        long committed = waitForCheckpoint(store, worker, log);
+        worker.destroyForcibly();
+        assertTrue(worker.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(137, worker.exitValue(), "the worker must die by SIGKILL");
+        assertTrue(committed < steps, "killed mid-stage");
     }
 
     /** Waits until the victim has committed a step checkpoint (its manifest verifies) and is still training. */

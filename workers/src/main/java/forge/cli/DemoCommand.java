@@ -100,6 +100,9 @@ final class DemoCommand implements Callable<Integer> {
             if (m.containsKey("unigramBaseline")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats/token (unigram baseline %.3f)%n",
                         m.get("valLossStart"), m.get("valLossEnd"), m.get("unigramBaseline"));
+            } else if (m.containsKey("valPairAccuracy")) {
+                System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f (pairwise, -log sigmoid of the margin)%n",
+                        m.get("valLossStart"), m.get("valLossEnd"));
             } else if (m.containsKey("valLossStart")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats per answer token%n",
                         m.get("valLossStart"), m.get("valLossEnd"));
@@ -111,6 +114,15 @@ final class DemoCommand implements Callable<Integer> {
             if (m.containsKey("taskAccuracyAfter")) {
                 System.out.printf(Locale.ROOT, "  held-out questions answered correctly %.1f%% -> %.1f%%%n",
                         100 * m.get("taskAccuracyBefore"), 100 * m.get("taskAccuracyAfter"));
+            }
+            if (m.containsKey("valPairAccuracy")) {
+                System.out.printf(Locale.ROOT, "  held-out pairs ranked like the human labels %.1f%% -> %.1f%%; "
+                                + "rewards %.2f ± %.2f%n", 100 * m.get("valPairAccuracyBefore"),
+                        100 * m.get("valPairAccuracy"), m.get("rewardMean"), m.get("rewardStd"));
+                if (m.getOrDefault("pairsSkippedTooLong", 0.0) > 0) {
+                    System.out.printf(Locale.ROOT, "  (%.0f pairs with a response too long for the context were left out)%n",
+                            m.get("pairsSkippedTooLong"));
+                }
             }
             if (!r.samples().isEmpty()) {
                 System.out.println("  samples:");

@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
         description = "Durable four-stage language-model training on Temporal.",
         subcommands = {DemoCommand.class, DevCommand.class, WorkerCommand.class, StartCommand.class,
                 RunCommands.Status.class, RunCommands.Watch.class, RunCommands.Pause.class,
-                RunCommands.Resume.class, RunCommands.Cancel.class})
+                RunCommands.Resume.class, RunCommands.Cancel.class, ScoreCommand.class})
 public final class Forge {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_BAD_INPUT = 2;
