@@ -22,6 +22,7 @@ import io.temporal.activity.Activity;
 import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.WorkflowClient;
 import io.temporal.failure.ApplicationFailure;
+import org.slf4j.MDC;
 
 import java.util.function.Function;
 
@@ -86,6 +87,10 @@ public class StageActivitiesImpl implements StageActivities {
     private StageResult run(StageInput input, Function<HeartbeatControl, StageOutcome> stage) {
         ActivityExecutionContext ctx = Activity.getExecutionContext();
         HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage());
+        // Every log line of this attempt names its run and stage (structured in the log file).
+        MDC.put("run", input.runId());
+        MDC.put("stage", input.stage());
+        MDC.put("attempt", String.valueOf(ctx.getInfo().getAttempt()));
         try {
             StageOutcome outcome = stage.apply(control);
             if (!outcome.completed()) {
@@ -105,6 +110,10 @@ public class StageActivitiesImpl implements StageActivities {
                 throw ApplicationFailure.newFailure(unavailable.getMessage(), "StorageUnavailable");
             }
             throw e;
+        } finally {
+            MDC.remove("run");
+            MDC.remove("stage");
+            MDC.remove("attempt");
         }
     }
 }

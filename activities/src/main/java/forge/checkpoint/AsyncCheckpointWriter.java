@@ -3,8 +3,10 @@ package forge.checkpoint;
 import forge.storage.StorageException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
@@ -52,8 +54,15 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
         }
         this.store = store;
         this.listener = listener;
+        // The writer's log lines carry the stage's run and stage like the training thread's (MDC is per thread).
+        Map<String, String> logContext = MDC.getCopyOfContextMap();
         this.executor = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "checkpoint-writer " + store.stageRoot());
+            Thread t = new Thread(() -> {
+                if (logContext != null) {
+                    MDC.setContextMap(logContext);
+                }
+                r.run();
+            }, "checkpoint-writer " + store.stageRoot());
             t.setDaemon(true);
             return t;
         });

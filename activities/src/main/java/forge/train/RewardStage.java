@@ -276,6 +276,11 @@ public final class RewardStage {
         }
 
         @Override
+        public double validationAccuracy() {
+            return last.accuracy();
+        }
+
+        @Override
         public Map<String, Double> finalMetrics() {
             validationLoss();
             Map<String, Double> after = new LinkedHashMap<>();

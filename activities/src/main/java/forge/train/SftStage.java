@@ -266,6 +266,11 @@ public final class SftStage {
             return weightSum > 0 ? lossSum / weightSum : Double.NaN;
         }
 
+        @Override
+        public double validationAccuracy() {
+            return lastTokenAccuracy;
+        }
+
         private NDArray logits(SftBatch b, boolean training) {
             NDArray x = ids(b.inputs(), b);
             if (!cfg.pack()) {

@@ -43,6 +43,11 @@ public final class TrainingLoop {
         /** Mean loss on the held-out split, without recording gradients. */
         double validationLoss();
 
+        /** The stage's held-out accuracy from the last {@link #validationLoss()} call, NaN if it has none. */
+        default double validationAccuracy() {
+            return Double.NaN;
+        }
+
         /** Generated once training is done; stored in {@code final/samples.json} and the run summary. */
         List<String> samples();
 
@@ -137,7 +142,7 @@ public final class TrainingLoop {
                 boolean evaluated = done % settings.evalInterval() == 0 || done == maxSteps;
                 if (evaluated) {
                     valLoss = task.validationLoss();
-                    io.metrics().validation(valLoss);
+                    io.metrics().validation(valLoss, task.validationAccuracy());
                     state.valHistory().add(new double[] {done, valLoss});
                     log.info("{} step {}/{}: train loss {}, val loss {}", settings.stage(), done, maxSteps,
                             fmt(lastLoss), fmt(valLoss));
@@ -199,13 +204,16 @@ public final class TrainingLoop {
         return files;
     }
 
-    /** The stage's output: a step checkpoint's files (weights as the task wants them) plus the samples. */
+    /** The stage's output: a step checkpoint's files (weights as the task wants them), the samples and a report. */
     private String commitFinal(List<String> samples) {
         List<CheckpointFile> extra = task.outputFiles();
         Map<String, HostTensor> moments = optimizer.snapshotState();
         Map<String, HostTensor> weights = task.outputWeights();
         List<CheckpointFile> files = stepFiles(weights != null ? weights : model.snapshot(), moments, state);
         files.add(new CheckpointFile("samples.json", json(samples)));
+        String finalDir = io.store().stageRoot().resolve(CheckpointStore.FINAL).toString();
+        files.add(new CheckpointFile("report.html",
+                forge.report.StageReport.file(state, summaryMetrics(state, lastLoss), samples, finalDir)));
         files.addAll(extra);
         String uri = io.store().commit(CheckpointStore.FINAL, files).toString();
         lastCheckpoint = uri;

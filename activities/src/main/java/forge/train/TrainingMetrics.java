@@ -19,6 +19,7 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class TrainingMetrics {
     private final AtomicReference<Double> loss = new AtomicReference<>(Double.NaN);
     private final AtomicReference<Double> valLoss = new AtomicReference<>(Double.NaN);
+    private final AtomicReference<Double> valAccuracy = new AtomicReference<>(Double.NaN);
     private final AtomicReference<Double> lr = new AtomicReference<>(Double.NaN);
     private final AtomicReference<Double> gradNorm = new AtomicReference<>(Double.NaN);
     private final AtomicReference<Double> tokensPerSecond = new AtomicReference<>(0.0);
@@ -43,6 +44,8 @@ public final class TrainingMetrics {
         Tags tags = Tags.of("run", runId, "stage", stage);
         gauge(registry, "forge_train_loss", "training loss of the last step", loss, tags);
         gauge(registry, "forge_validation_loss", "loss on the validation split", valLoss, tags);
+        gauge(registry, "forge_validation_accuracy", "held-out accuracy: answer tokens (sft), pairs ranked right (reward)",
+                valAccuracy, tags);
         gauge(registry, "forge_learning_rate", "learning rate of the last step", lr, tags);
         gauge(registry, "forge_grad_norm", "global gradient norm before clipping", gradNorm, tags);
         gauge(registry, "forge_tokens_per_second", "training throughput of this attempt", tokensPerSecond, tags);
@@ -67,8 +70,9 @@ public final class TrainingMetrics {
         tokens.increment(stepTokens);
     }
 
-    void validation(double value) {
-        valLoss.set(value);
+    void validation(double loss, double accuracy) {
+        valLoss.set(loss);
+        valAccuracy.set(accuracy);
     }
 
     void resumed() {

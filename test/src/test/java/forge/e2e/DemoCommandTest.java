@@ -50,5 +50,7 @@ class DemoCommandTest {
         String runDir = "forge-home/s3/forge/runs/" + s.get("runId").asText();
         assertTrue(Files.exists(dir.resolve(runDir).resolve("pretrain/final/MANIFEST.json")), "checkpoints on disk where the demo says");
         assertTrue(Files.exists(dir.resolve(runDir).resolve("summary.json")), "summary.json next to the checkpoints");
+        assertTrue(Files.exists(dir.resolve(runDir).resolve("report.html"))
+                && Files.exists(dir.resolve(runDir).resolve("pretrain/final/report.html")), "run and stage reports on disk");
     }
 }

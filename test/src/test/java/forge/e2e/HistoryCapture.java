@@ -30,49 +30,73 @@ class HistoryCapture {
         try (TestStack stack = new TestStack(dir)) {
             stack.inProcessWorker(Role.ALL);
 
-            stack.start("completed", TestStack.tinySpec(120, 60)).getResult(3, TimeUnit.MINUTES, PipelineResult.class);
-            save(stack, out, "completed");
-
-            stack.start("three-stages", TestStack.tinyPipeline(60, 30, 30))
-                    .getResult(3, TimeUnit.MINUTES, PipelineResult.class);
-            save(stack, out, "three-stages");
-
-            WorkflowStub paused = stack.start("paused-resumed", TestStack.tinySpec(3000, 1000));
-            waitFor(() -> Progress.heartbeatStep(stack.client, "paused-resumed") >= 20);
-            stack.pipeline("paused-resumed").pause();
-            waitFor(() -> stack.pipeline("paused-resumed").status().state() == PipelineState.PAUSED);
-            stack.pipeline("paused-resumed").resume();
-            paused.getResult(5, TimeUnit.MINUTES, PipelineResult.class);
-            save(stack, out, "paused-resumed");
-
-            WorkflowStub cancelled = stack.start("cancelled", TestStack.tinySpec(100_000, 100_000));
-            waitFor(() -> Progress.heartbeatStep(stack.client, "cancelled") >= 20);
-            cancelled.cancel();
-            waitFor(() -> stack.pipeline("cancelled").status().state() == PipelineState.CANCELLED);
-            Thread.sleep(2000);
-            save(stack, out, "cancelled");
-
-            var bad = TestStack.tinySpec(30, 10);
-            ((com.fasterxml.jackson.databind.node.ObjectNode) TestStack.pretrain(bad).get("model")).put("n_embd", 33);
-            try {
-                stack.start("bad-config", bad).getResult(1, TimeUnit.MINUTES, PipelineResult.class);
-            } catch (Exception expected) {
-                // the failed run is the history we want
+            if (missing(out, "completed")) {
+                stack.start("completed", TestStack.tinySpec(120, 60)).getResult(3, TimeUnit.MINUTES, PipelineResult.class);
+                save(stack, out, "completed");
             }
-            save(stack, out, "bad-config");
+
+            if (missing(out, "three-stages")) {
+                stack.start("three-stages", TestStack.tinyPipeline(60, 30, 30))
+                        .getResult(3, TimeUnit.MINUTES, PipelineResult.class);
+                save(stack, out, "three-stages");
+            }
+
+            if (missing(out, "paused-resumed")) {
+                WorkflowStub paused = stack.start("paused-resumed", TestStack.tinySpec(3000, 1000));
+                waitFor(() -> Progress.heartbeatStep(stack.client, "paused-resumed") >= 20);
+                stack.pipeline("paused-resumed").pause();
+                waitFor(() -> stack.pipeline("paused-resumed").status().state() == PipelineState.PAUSED);
+                stack.pipeline("paused-resumed").resume();
+                paused.getResult(5, TimeUnit.MINUTES, PipelineResult.class);
+                save(stack, out, "paused-resumed");
+            }
+
+            if (missing(out, "cancelled")) {
+                WorkflowStub cancelled = stack.start("cancelled", TestStack.tinySpec(100_000, 100_000));
+                waitFor(() -> Progress.heartbeatStep(stack.client, "cancelled") >= 20);
+                cancelled.cancel();
+                waitFor(() -> stack.pipeline("cancelled").status().state() == PipelineState.CANCELLED);
+                Thread.sleep(2000);
+                save(stack, out, "cancelled");
+            }
+
+                // the failed run is the history we want
+            if (missing(out, "bad-config")) {
+                var bad = TestStack.tinySpec(30, 10);
+                ((com.fasterxml.jackson.databind.node.ObjectNode) TestStack.pretrain(bad).get("model")).put("n_embd", 33);
+                try {
+                    stack.start("bad-config", bad).getResult(1, TimeUnit.MINUTES, PipelineResult.class);
+                } catch (Exception expected) {
+                }
+                save(stack, out, "bad-config");
+            }
+
+            // A stage attempt that dies with its worker (kill -9) and is retried on another, from its checkpoint.
+            if (missing(out, "retried")) {
+                var retrySpec = TestStack.tinySpec(600, 50);
+                TestStack.pretrain(retrySpec).put("task_queue", "forge-gpu-retry").put("cache", false);
+                Path log = dir.resolve("retry-workers.log");
+                Process victim = stack.externalWorker(Role.GPU, log, "--queue", "forge-gpu-retry");
+                WorkflowStub retried = stack.start("retried", retrySpec);
+                var store = new forge.checkpoint.CheckpointStore(stack.storage, stack.s3.stageRoot("retried", "pretrain"), 2);
+                waitFor(() -> store.latest().isPresent());
+                victim.destroyForcibly();
+                victim.waitFor();
+                stack.externalWorker(Role.GPU, log, "--queue", "forge-gpu-retry");
+                retried.getResult(5, TimeUnit.MINUTES, PipelineResult.class);
+                save(stack, out, "retried");
+            }
         }
     }
 
-    /**
-     * A history is captured once, from the release that introduced its shape, and never overwritten: replaying it
-     * against later code is the point.
-     */
+    /** A history is captured once, from the release that introduced its shape: replaying it against later code is the point. */
     private static void save(TestStack stack, Path out, String id) throws Exception {
-        Path file = out.resolve(id + ".json");
-        if (Files.exists(file)) {
-            return;
-        }
-        Files.writeString(file, stack.client.fetchHistory(id).toJson(true));
+        Files.writeString(out.resolve(id + ".json"), stack.client.fetchHistory(id).toJson(true));
+    }
+
+    /** Only shapes without a committed history are run: an existing one is never overwritten. */
+    private static boolean missing(Path out, String id) {
+        return !Files.exists(out.resolve(id + ".json"));
     }
 
     private static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {

@@ -61,7 +61,9 @@ final class TestStack implements AutoCloseable {
     Process externalWorker(Role role, Path logFile, String... extraArgs) {
         List<String> cmd = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx1g", "-Dforge.console.level=WARN", "-Dforge.log.dir=" + logFile.getParent(),
+                // The shipped logging (not the tests'): WARN on the console, every event as JSON in forge.log.
+                "-Xmx1g", "-Dlogback.configurationFile=logback.xml", "-Dforge.console.level=WARN",
+                "-Dforge.log.dir=" + logFile.getParent(),
                 "-cp", System.getProperty("java.class.path"),
                 "forge.cli.Forge", "worker", "--role", role.name().toLowerCase(),
                 "--address", dev.temporalAddress(), "--threads", "2", "--metrics-port", "-1"));

@@ -1,5 +1,6 @@
 package forge.e2e;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
@@ -14,6 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.HexFormat;
 import java.util.concurrent.TimeUnit;
 
@@ -78,6 +81,15 @@ class WorkerKillRecoveryTest {
                     recovered.stages().get("sft").metrics().get("taskAccuracyAfter"));
             assertEquals(uninterrupted.stages().get("reward").metrics().get("valPairAccuracy"),
                     recovered.stages().get("reward").metrics().get("valPairAccuracy"));
+
+            // The workers' log file is for machines: one JSON object per event, naming the run, stage and attempt.
+            List<JsonNode> events = new ArrayList<>();
+            for (String line : Files.readAllLines(dir.resolve("forge.log"))) {
+                events.add(new ObjectMapper().readTree(line));
+            }
+            assertTrue(events.stream().anyMatch(e -> e.path("mdc").path("run").asText().equals("kill-victim")
+                    && e.path("mdc").path("stage").asText().equals("reward")
+                    && e.path("formattedMessage").asText().startsWith("resuming reward")), "a resume is logged");
         }
     }
 

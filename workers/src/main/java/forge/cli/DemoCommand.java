@@ -133,8 +133,12 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println("  checkpoint " + r.checkpoint());
         }
         String runRoot = s3.root().resolve(result.runId()).toString();
+        Path runDir = s3Dir.resolve(s3.bucket()).resolve(s3.prefix()).resolve(result.runId()).toAbsolutePath();
         System.out.println();
-        System.out.println("checkpoints: " + runRoot + "/  (on disk: "
-                + s3Dir.resolve(s3.bucket()).resolve(s3.prefix()).resolve(result.runId()).toAbsolutePath() + ")");
+        System.out.println("checkpoints: " + runRoot + "/  (on disk: " + runDir + ")");
+        // Written next to summary.json by the pipeline; each stage's own report sits in its final/.
+        Path reportFile = runDir.resolve("report.html");
+        System.out.println("report: " + (Files.exists(reportFile) ? reportFile.toUri()
+                : "not written (see the log)"));
     }
 }
