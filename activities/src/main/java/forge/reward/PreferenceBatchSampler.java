@@ -1,13 +1,12 @@
 package forge.reward;
 
-import forge.data.Seeds;
+import forge.data.EpochOrder;
 import forge.errors.BadInputException;
 import forge.tokenizer.SpecialToken;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * Draws reward-model batches of whole {@link EncodedGroup}s: all responses and pairs of a prompt are always in the
@@ -22,14 +21,11 @@ import java.util.SplittableRandom;
  */
 public final class PreferenceBatchSampler {
     private static final long EPOCH = 0x4E3_E90CL;
+    private final EpochOrder order;
 
     private final List<EncodedGroup> groups;
     private final int blockSize;
-    private final long seed;
-    private volatile Perm cached;
 
-    private record Perm(long epoch, int[] order) {
-    }
 
     public PreferenceBatchSampler(List<EncodedGroup> groups, int blockSize, long seed) {
         if (blockSize < 1) {
@@ -47,7 +43,7 @@ public final class PreferenceBatchSampler {
         }
         this.groups = List.copyOf(groups);
         this.blockSize = blockSize;
-        this.seed = seed;
+        this.order = new EpochOrder(this.groups.size(), seed, EPOCH);
     }
 
     public int blockSize() {
@@ -74,12 +70,11 @@ public final class PreferenceBatchSampler {
                     + ", micro " + micro + ", microBatches " + microBatches);
         }
         requireGroups(groupsPerBatch);
-        int n = groups.size();
         long first = (step * microBatches + micro) * (long) groupsPerBatch;
         List<EncodedGroup> picked = new ArrayList<>(groupsPerBatch);
         for (int r = 0; r < groupsPerBatch; r++) {
             long g = first + r;
-            picked.add(groups.get(epochOrder(g / n)[(int) (g % n)]));
+            picked.add(groups.get(order.item(g)));
         }
         return fill(picked);
     }
@@ -136,30 +131,6 @@ public final class PreferenceBatchSampler {
             }
         }
         return new PreferenceBatch(rows, blockSize, seq, last, chosen, rejected, margin, pairGroup, picked.size());
-    }
-
-    private int[] epochOrder(long epoch) {
-        Perm p = cached;
-        if (p == null || p.epoch != epoch) {
-            p = new Perm(epoch, permutation(groups.size(), Seeds.mix(seed, EPOCH, epoch)));
-            cached = p;
-        }
-        return p.order;
-    }
-
-    private static int[] permutation(int n, long seed) {
-        int[] a = new int[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = i;
-        }
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = n - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1);
-            int t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-        }
-        return a;
     }
 
     private static void requireGroups(int groupsPerBatch) {

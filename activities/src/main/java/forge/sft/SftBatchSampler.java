@@ -1,12 +1,12 @@
 package forge.sft;
 
+import forge.data.EpochOrder;
 import forge.data.Seeds;
 import forge.errors.BadInputException;
 import forge.tokenizer.SpecialToken;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * Draws SFT batches. A training batch is a pure function of (seed, step, micro) and the fixed arguments
@@ -26,16 +26,14 @@ import java.util.SplittableRandom;
 public final class SftBatchSampler {
     private static final long PACK_ORDER = 0x5F7_9AC4L;
     private static final long EPOCH = 0x5F7_E90CL;
+    private final EpochOrder order;
 
     private final List<EncodedExample> examples;
     private final int blockSize;
     private final long seed;
     private final boolean pack;
     private final int[][] rows; // example indices per row
-    private volatile Perm cached;
 
-    private record Perm(long epoch, int[] order) {
-    }
 
     public SftBatchSampler(List<EncodedExample> examples, int blockSize, long seed, boolean pack) {
         if (blockSize < 1) {
@@ -56,6 +54,7 @@ public final class SftBatchSampler {
         this.seed = seed;
         this.pack = pack;
         this.rows = pack ? packRows() : singleRows();
+        this.order = new EpochOrder(rows.length, seed, EPOCH);
     }
 
     private int[][] singleRows() {
@@ -67,7 +66,7 @@ public final class SftBatchSampler {
     }
 
     private int[][] packRows() {
-        int[] order = permutation(examples.size(), Seeds.mix(seed, PACK_ORDER));
+        int[] order = EpochOrder.permutation(examples.size(), Seeds.mix(seed, PACK_ORDER));
         List<int[]> out = new ArrayList<>();
         List<Integer> row = new ArrayList<>();
         int used = 0;
@@ -117,7 +116,7 @@ public final class SftBatchSampler {
         int[][] picked = new int[batchSize][];
         for (int r = 0; r < batchSize; r++) {
             long g = first + r;
-            picked[r] = rows[epochOrder(g / rows.length)[(int) (g % rows.length)]];
+            picked[r] = rows[order.item(g)];
         }
         return fill(picked);
     }
@@ -168,30 +167,6 @@ public final class SftBatchSampler {
             }
         }
         return new SftBatch(b, blockSize, inputs, targets, weights, seg, pos);
-    }
-
-    private int[] epochOrder(long epoch) {
-        Perm p = cached;
-        if (p == null || p.epoch != epoch) {
-            p = new Perm(epoch, permutation(rows.length, Seeds.mix(seed, EPOCH, epoch)));
-            cached = p;
-        }
-        return p.order;
-    }
-
-    private static int[] permutation(int n, long seed) {
-        int[] a = new int[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = i;
-        }
-        SplittableRandom r = new SplittableRandom(seed);
-        for (int i = n - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1);
-            int t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-        }
-        return a;
     }
 
     private void requireBatch(int batchSize) {

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -92,6 +93,39 @@ class PipelineEndToEndTest {
         assertEquals(PipelineState.COMPLETED, second.state());
         assertEquals(1.0, second.stages().get("pretrain").metrics().get("cached"));
         assertEquals(first.stages().get("pretrain").checkpoint(), second.stages().get("pretrain").checkpoint());
+    }
+
+    @Test
+    void aSpecCanStartAtALaterStageFromAGivenCheckpoint() throws Exception {
+        // An earlier run's pretraining output, fine-tuned by a run that has no pretrain stage.
+        ObjectNode pretrainOnly = TestStack.tinyPipeline(60, 20, 60);
+        ((ObjectNode) pretrainOnly.get("stages")).remove(List.of("sft", "reward"));
+        PipelineResult base = stack.start("e2e-base", pretrainOnly).getResult(2, TimeUnit.MINUTES, PipelineResult.class);
+        String parent = base.stages().get("pretrain").checkpoint();
+
+        ObjectNode sftOnly = TestStack.tinyPipeline(60, 20, 60);
+        ((ObjectNode) sftOnly.get("stages")).remove(List.of("pretrain", "reward"));
+        ObjectNode sft = (ObjectNode) sftOnly.get("stages").get("sft");
+        sft.put("init_from", parent + "/");
+        PipelineResult result = stack.start("e2e-from-sft", sftOnly).getResult(2, TimeUnit.MINUTES, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        assertEquals(List.of("sft"), List.copyOf(result.stages().keySet()));
+        LoadedCheckpoint fin = new CheckpointStore(stack.storage, stack.s3.stageRoot("e2e-from-sft", "sft"), 2)
+                .loadFinal().orElseThrow();
+        assertEquals(parent, new ObjectMapper().readTree(fin.file("state.json")).get("parentCheckpoint").asText());
+
+        sft.remove("init_from");
+        WorkflowFailedException e = assertThrows(WorkflowFailedException.class, () -> stack.start("e2e-no-parent",
+                sftOnly).getResult(1, TimeUnit.MINUTES, PipelineResult.class));
+        assertTrue(rootMessage(e).contains("stages.sft.init_from"), rootMessage(e));
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null) {
+            c = c.getCause();
+        }
+        return c instanceof io.temporal.failure.ApplicationFailure af ? af.getOriginalMessage() : c.getMessage();
     }
 
     @Test
