@@ -28,6 +28,19 @@ public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map
                           List<String> digest) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /**
+     * Which checkpoint a stage starts from: its config's init_from if set, else the previous stage's output; a stage
+     * with neither (the first of its spec, without init_from) cannot start.
+     */
+    public static String uri(String initFrom, String previousStageOutput, String stage) {
+        String uri = initFrom != null ? initFrom : previousStageOutput;
+        if (uri == null) {
+            throw BadInputException.field("init_from", "is needed when " + stage + " is the first stage of a "
+                    + "pipeline: name the checkpoint it starts from (e.g. an earlier stage's s3://.../final/)");
+        }
+        return uri;
+    }
+
     /** Loads and checks a parent; anything unusable is the user's error, naming the checkpoint. */
     public static ParentModel load(CheckpointStore reader, String uri) {
         LoadedCheckpoint c = reader.loadRequired(S3Uri.parse(uri.endsWith("/") ? uri : uri + "/"));

@@ -58,10 +58,9 @@ public final class PretrainStage {
 
     public StageOutcome run(StageControl control) {
         long wallStart = System.nanoTime();
-        Optional<LoadedCheckpoint> done = store.loadFinal();
+        Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.PRETRAIN, store, wallStart);
         if (done.isPresent()) {
-            // An earlier attempt finished but died before Temporal heard of it: report, don't retrain.
-            return TrainingLoop.finishedEarlier(Stages.PRETRAIN, done.get(), wallStart, false);
+            return done.get();
         }
         Optional<LoadedCheckpoint> resume = store.latest();
         List<List<String>> docs = new ArrayList<>();
@@ -69,11 +68,9 @@ public final class PretrainStage {
             docs.add(Documents.read(cfg.sources().get(i), i, remote));
         }
         String cacheKey = cacheKey(docs);
-        if (cache != null && resume.isEmpty()) {
-            Optional<LoadedCheckpoint> hit = cache.lookup(Stages.PRETRAIN, cacheKey, store);
-            if (hit.isPresent()) {
-                return TrainingLoop.finishedEarlier(Stages.PRETRAIN, hit.get(), wallStart, true);
-            }
+        Optional<StageOutcome> hit = TrainingLoop.cached(Stages.PRETRAIN, cache, cacheKey, store, resume, wallStart);
+        if (hit.isPresent()) {
+            return hit.get();
         }
         Tokenizer tokenizer = resume
                 .map(c -> Tokenizer.fromHuggingFaceJson(new String(c.file("tokenizer.json"), StandardCharsets.UTF_8)))

@@ -62,18 +62,14 @@ public final class RewardStage {
         this.remote = remote;
         this.metrics = metrics;
         this.cache = cfg.cache() ? cache : null;
-        this.parentUri = cfg.initFrom() != null ? cfg.initFrom() : parentCheckpoint;
-        if (parentUri == null) {
-            throw BadInputException.field("init_from", "is needed when reward is the first stage of a pipeline: name "
-                    + "the checkpoint whose trunk the reward model starts from (e.g. an sft stage's s3://.../final/)");
-        }
+        this.parentUri = ParentModel.uri(cfg.initFrom(), parentCheckpoint, Stages.REWARD);
     }
 
     public StageOutcome run(StageControl control) {
         long wallStart = System.nanoTime();
-        Optional<LoadedCheckpoint> done = store.loadFinal();
+        Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.REWARD, store, wallStart);
         if (done.isPresent()) {
-            return TrainingLoop.finishedEarlier(Stages.REWARD, done.get(), wallStart, false);
+            return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
         Optional<LoadedCheckpoint> resume = store.latest();
@@ -84,11 +80,9 @@ public final class RewardStage {
             sources.add(PreferenceDocuments.read(cfg.sources().get(i), i, remote));
         }
         String cacheKey = cacheKey(sources, parent);
-        if (cache != null && resume.isEmpty()) {
-            Optional<LoadedCheckpoint> hit = cache.lookup(Stages.REWARD, cacheKey, store);
-            if (hit.isPresent()) {
-                return TrainingLoop.finishedEarlier(Stages.REWARD, hit.get(), wallStart, true);
-            }
+        Optional<StageOutcome> hit = TrainingLoop.cached(Stages.REWARD, cache, cacheKey, store, resume, wallStart);
+        if (hit.isPresent()) {
+            return hit.get();
         }
         Tokenizer tokenizer = parent.tokenizer();
         int blockSize = parent.config().blockSize();

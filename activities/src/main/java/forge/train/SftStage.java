@@ -70,18 +70,14 @@ public final class SftStage {
         this.remote = remote;
         this.metrics = metrics;
         this.cache = cfg.cache() ? cache : null;
-        this.parentUri = cfg.initFrom() != null ? cfg.initFrom() : parentCheckpoint;
-        if (parentUri == null) {
-            throw BadInputException.field("init_from", "is needed when sft is the first stage of a pipeline: name the "
-                    + "checkpoint to fine-tune (e.g. a pretrain stage's s3://.../final/)");
-        }
+        this.parentUri = ParentModel.uri(cfg.initFrom(), parentCheckpoint, Stages.SFT);
     }
 
     public StageOutcome run(StageControl control) {
         long wallStart = System.nanoTime();
-        Optional<LoadedCheckpoint> done = store.loadFinal();
+        Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.SFT, store, wallStart);
         if (done.isPresent()) {
-            return TrainingLoop.finishedEarlier(Stages.SFT, done.get(), wallStart, false);
+            return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
         Optional<LoadedCheckpoint> resume = store.latest();
@@ -92,11 +88,9 @@ public final class SftStage {
             sources.add(SftDocuments.read(cfg.sources().get(i), i, remote));
         }
         String cacheKey = cacheKey(sources, parent);
-        if (cache != null && resume.isEmpty()) {
-            Optional<LoadedCheckpoint> hit = cache.lookup(Stages.SFT, cacheKey, store);
-            if (hit.isPresent()) {
-                return TrainingLoop.finishedEarlier(Stages.SFT, hit.get(), wallStart, true);
-            }
+        Optional<StageOutcome> hit = TrainingLoop.cached(Stages.SFT, cache, cacheKey, store, resume, wallStart);
+        if (hit.isPresent()) {
+            return hit.get();
         }
         Tokenizer tokenizer = parent.tokenizer();
         int blockSize = parent.config().blockSize();

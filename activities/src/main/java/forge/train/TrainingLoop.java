@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The step loop every training stage shares: seeded steps, the optimizer, validation, background checkpoints that
@@ -254,6 +255,20 @@ public final class TrainingLoop {
         metrics.resumed();
         log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
         return saved.resumed();
+    }
+
+    /** The stage's own {@code final/}: an earlier attempt finished but died before Temporal heard of it. */
+    public static Optional<StageOutcome> finishedBefore(String stage, CheckpointStore store, long wallStart) {
+        return store.loadFinal().map(fin -> finishedEarlier(stage, fin, wallStart, false));
+    }
+
+    /** Another run's output for the same cache key, unless this run already has checkpoints of its own. */
+    public static Optional<StageOutcome> cached(String stage, StageCache cache, String key, CheckpointStore store,
+                                                Optional<LoadedCheckpoint> resume, long wallStart) {
+        if (cache == null || resume.isPresent()) {
+            return Optional.empty();
+        }
+        return cache.lookup(stage, key, store).map(hit -> finishedEarlier(stage, hit, wallStart, true));
     }
 
     /** What a stage reports when its output already exists: from an earlier attempt, or cached from another run. */
