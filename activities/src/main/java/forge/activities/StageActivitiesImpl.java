@@ -6,6 +6,7 @@ import forge.errors.BadInputException;
 import forge.storage.S3Settings;
 import forge.storage.S3Storage;
 import forge.storage.StorageUnavailableException;
+import forge.train.CheckpointSpec;
 import forge.train.PretrainConfig;
 import forge.train.PretrainStage;
 import forge.train.RewardConfig;
@@ -17,7 +18,6 @@ import forge.train.StageOutcome;
 import forge.workflow.StageActivities;
 import forge.workflow.StageInput;
 import forge.workflow.StageResult;
-import forge.workflow.Stages;
 import io.temporal.activity.Activity;
 import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.WorkflowClient;
@@ -42,11 +42,7 @@ public class StageActivitiesImpl implements StageActivities {
     public StageResult pretrain(StageInput input) {
         return run(input, control -> {
             PretrainConfig cfg = PretrainConfig.parse(input.config());
-            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.PRETRAIN),
-                    cfg.checkpoint().keepLast());
-            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.PRETRAIN);
-            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
-            return new PretrainStage(cfg, store, storage, metrics, cache).run(control);
+            return new PretrainStage(cfg, store(input, cfg.checkpoint()), storage, metrics(input), cache()).run(control);
         });
     }
 
@@ -54,11 +50,8 @@ public class StageActivitiesImpl implements StageActivities {
     public StageResult sft(StageInput input) {
         return run(input, control -> {
             SftConfig cfg = SftConfig.parse(input.config());
-            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.SFT),
-                    cfg.checkpoint().keepLast());
-            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.SFT);
-            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
-            return new SftStage(cfg, input.parentCheckpoint(), store, storage, metrics, cache).run(control);
+            return new SftStage(cfg, input.parentCheckpoint(), store(input, cfg.checkpoint()), storage,
+                    metrics(input), cache()).run(control);
         });
     }
 
@@ -66,12 +59,22 @@ public class StageActivitiesImpl implements StageActivities {
     public StageResult reward(StageInput input) {
         return run(input, control -> {
             RewardConfig cfg = RewardConfig.parse(input.config());
-            CheckpointStore store = new CheckpointStore(storage, settings.stageRoot(input.runId(), Stages.REWARD),
-                    cfg.checkpoint().keepLast());
-            TrainingMetrics metrics = TrainingMetrics.of(input.runId(), Stages.REWARD);
-            StageCache cache = new StageCache(storage, settings.root().resolve("_cache"));
-            return new RewardStage(cfg, input.parentCheckpoint(), store, storage, metrics, cache).run(control);
+            return new RewardStage(cfg, input.parentCheckpoint(), store(input, cfg.checkpoint()), storage,
+                    metrics(input), cache()).run(control);
         });
+    }
+
+    /** s3://bucket/prefix/runId/stage/ */
+    private CheckpointStore store(StageInput input, CheckpointSpec checkpoint) {
+        return new CheckpointStore(storage, settings.stageRoot(input.runId(), input.stage()), checkpoint.keepLast());
+    }
+
+    private static TrainingMetrics metrics(StageInput input) {
+        return TrainingMetrics.of(input.runId(), input.stage());
+    }
+
+    private StageCache cache() {
+        return new StageCache(storage, settings.root().resolve("_cache"));
     }
 
     private static <T extends Throwable> T causeOfType(Throwable t, Class<T> type) {
