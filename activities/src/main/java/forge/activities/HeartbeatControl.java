@@ -10,6 +10,8 @@ import io.temporal.client.WorkflowClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.OptionalLong;
+
 /**
  * Heartbeats carry the step, loss and last committed checkpoint (tiny, throttled by the SDK). A cancellation —
  * pause, cancel, worker shutdown — arrives as an exception from heartbeat; we remember it and ask the loop to
@@ -57,6 +59,17 @@ final class HeartbeatControl implements StageControl {
     @Override
     public boolean stopRequested() {
         return stopCause != null;
+    }
+
+    /** A retried attempt sees the last heartbeat details of the one before it: the step it had reached. */
+    @Override
+    public OptionalLong previousAttemptStep() {
+        try {
+            return ctx.getHeartbeatDetails(StageProgress.class)
+                    .map(p -> OptionalLong.of(p.step())).orElse(OptionalLong.empty());
+        } catch (RuntimeException e) {
+            return OptionalLong.empty(); // details from another version of the payload: unknown, not an error
+        }
     }
 
     ActivityCompletionException stopCause() {

@@ -29,6 +29,7 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
 
     private final CheckpointStore store;
     private final Consumer<Committed> listener;
+    private final Consumer<FailedCheckpoint> onFailure;
     private final ExecutorService executor;
     private final Object lock = new Object();
     private final AtomicLong failures = new AtomicLong();
@@ -49,11 +50,18 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
      *                 throws is logged and does not undo the commit
      */
     public AsyncCheckpointWriter(CheckpointStore store, Consumer<Committed> listener) {
-        if (store == null || listener == null) {
+        this(store, listener, f -> { });
+    }
+
+    /** @param onFailure called on the writer thread after a checkpoint failed (e.g. to count it in a metric) */
+    public AsyncCheckpointWriter(CheckpointStore store, Consumer<Committed> listener,
+                                 Consumer<FailedCheckpoint> onFailure) {
+        if (store == null || listener == null || onFailure == null) {
             throw new IllegalArgumentException("async checkpoint writer needs a store and a listener");
         }
         this.store = store;
         this.listener = listener;
+        this.onFailure = onFailure;
         // The writer's log lines carry the stage's run and stage like the training thread's (MDC is per thread).
         Map<String, String> logContext = MDC.getCopyOfContextMap();
         this.executor = Executors.newSingleThreadExecutor(r -> {
@@ -114,6 +122,11 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
                 log.error("{}; the previous checkpoint remains the newest valid one", failure.describe());
             } else {
                 log.error("{}; the previous checkpoint remains the newest valid one", failure.describe(), t);
+            }
+            try {
+                onFailure.accept(failure);
+            } catch (RuntimeException e) {
+                log.warn("checkpoint failure listener failed: {}", e.toString());
             }
             if (t instanceof Error e && !(t instanceof OutOfMemoryError)) {
                 throw e;

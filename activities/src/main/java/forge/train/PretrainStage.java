@@ -62,7 +62,7 @@ public final class PretrainStage {
         if (done.isPresent()) {
             return done.get();
         }
-        Optional<LoadedCheckpoint> resume = store.latest();
+        Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         List<List<String>> docs = new ArrayList<>();
         for (int i = 0; i < cfg.sources().size(); i++) {
             docs.add(Documents.read(cfg.sources().get(i), i, remote));

@@ -72,7 +72,7 @@ public final class RewardStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
-        Optional<LoadedCheckpoint> resume = store.latest();
+        Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
         List<PreferenceDocuments.Read> sources = new ArrayList<>();

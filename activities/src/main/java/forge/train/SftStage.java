@@ -80,7 +80,7 @@ public final class SftStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
-        Optional<LoadedCheckpoint> resume = store.latest();
+        Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
         List<List<Conversation>> sources = new ArrayList<>();

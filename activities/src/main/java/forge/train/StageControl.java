@@ -1,5 +1,7 @@
 package forge.train;
 
+import java.util.OptionalLong;
+
 /**
  * How a training loop talks to whatever runs it — a Temporal activity, a test, a benchmark — without knowing
  * which. The loop has no Temporal imports; the activity implements this with heartbeats and signals.
@@ -13,6 +15,11 @@ public interface StageControl {
 
     /** True once the runner wants the stage to write a checkpoint and stop (pause, cancel, preemption). */
     boolean stopRequested();
+
+    /** The last step an earlier attempt of this stage reported before it ended, if the runner knows it. */
+    default OptionalLong previousAttemptStep() {
+        return OptionalLong.empty();
+    }
 
     StageControl NONE = new StageControl() {
         @Override

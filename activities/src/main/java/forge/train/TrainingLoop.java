@@ -25,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
  * The step loop every training stage shares: seeded steps, the optimizer, validation, background checkpoints that
@@ -111,11 +112,12 @@ public final class TrainingLoop {
         long[] attemptTokens = {0};
         double trainSecondsBefore = state.trainSeconds();
         StageControl control = io.control();
+        countLostSteps(control);
         try (AsyncCheckpointWriter writer = new AsyncCheckpointWriter(io.store(), c -> {
             lastCheckpoint = c.uri().toString();
             io.metrics().checkpointCommitted(c.bytes(), c.seconds());
             control.milestone(progress(c.step(), throughput(attemptStart, attemptTokens[0])));
-        })) {
+        }, failed -> io.metrics().checkpointFailed())) {
             for (long step = state.step(); step < maxSteps; step++) {
                 if (control.stopRequested()) {
                     writer.awaitIdle();
@@ -171,6 +173,22 @@ public final class TrainingLoop {
             io.cache().record(settings.stage(), io.cacheKey(), S3Uri.parse(finalUri));
         }
         return outcome(true, maxSteps, finalUri, samples);
+    }
+
+    /**
+     * A retried attempt (its worker died) resumes from the last checkpoint; the steps the dead attempt had done
+     * beyond it are trained again. Counted so that the checkpoint interval can be judged by what it really costs.
+     */
+    private void countLostSteps(StageControl control) {
+        OptionalLong before = control.previousAttemptStep();
+        if (before.isEmpty() || before.getAsLong() <= state.step()) {
+            return;
+        }
+        long lost = before.getAsLong() - state.step();
+        io.metrics().stepsLost(lost);
+        state = state.withMetrics(Map.of("stepsLost", state.metrics().getOrDefault("stepsLost", 0.0) + lost));
+        log.info("{} continues at step {}; the previous attempt had reached step {}: {} steps to train again",
+                settings.stage(), state.step(), before.getAsLong(), lost);
     }
 
     /** The training thread only copies tensors to host; serializing and uploading happen in the background. */
@@ -255,6 +273,14 @@ public final class TrainingLoop {
         metrics.resumed();
         log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
         return saved.resumed();
+    }
+
+    /** The newest valid checkpoint of the stage, timed and counted as a checkpoint read. */
+    public static Optional<LoadedCheckpoint> latest(CheckpointStore store, TrainingMetrics metrics) {
+        long t0 = System.nanoTime();
+        Optional<LoadedCheckpoint> c = store.latest();
+        c.ifPresent(loaded -> metrics.checkpointRead(loaded.totalBytes(), System.nanoTime() - t0));
+        return c;
     }
 
     /** The stage's own {@code final/}: an earlier attempt finished but died before Temporal heard of it. */

@@ -29,6 +29,10 @@ public final class TrainingMetrics {
     private final Timer checkpointWrite;
     private final Counter checkpointBytes;
     private final Timer checkpointStall;
+    private final Counter checkpointFailures;
+    private final Timer checkpointRead;
+    private final Counter checkpointBytesRead;
+    private final Counter stepsLost;
 
     private static final Map<String, TrainingMetrics> GLOBAL = new ConcurrentHashMap<>();
 
@@ -55,6 +59,10 @@ public final class TrainingMetrics {
         checkpointWrite = Timer.builder("forge_checkpoint_write").description("background checkpoint upload").tags(tags).register(registry);
         checkpointBytes = Counter.builder("forge_checkpoint_bytes_written").baseUnit("bytes").tags(tags).register(registry);
         checkpointStall = Timer.builder("forge_checkpoint_stall").description("time the training thread spent on a checkpoint").tags(tags).register(registry);
+        checkpointFailures = Counter.builder("forge_checkpoint_failures").description("checkpoints that failed to commit (the previous one stays the newest)").tags(tags).register(registry);
+        checkpointRead = Timer.builder("forge_checkpoint_read").description("loading and verifying the checkpoint a stage resumes from").tags(tags).register(registry);
+        checkpointBytesRead = Counter.builder("forge_checkpoint_bytes_read").baseUnit("bytes").tags(tags).register(registry);
+        stepsLost = Counter.builder("forge_steps_lost").description("steps an interrupted attempt had done beyond the checkpoint the next one resumed from").tags(tags).register(registry);
     }
 
     private static void gauge(MeterRegistry r, String name, String help, AtomicReference<Double> v, Tags tags) {
@@ -82,6 +90,19 @@ public final class TrainingMetrics {
     void checkpointCommitted(long bytes, double seconds) {
         checkpointBytes.increment(bytes);
         checkpointWrite.record((long) (seconds * 1e9), TimeUnit.NANOSECONDS);
+    }
+
+    void checkpointFailed() {
+        checkpointFailures.increment();
+    }
+
+    void checkpointRead(long bytes, long nanos) {
+        checkpointBytesRead.increment(bytes);
+        checkpointRead.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    void stepsLost(long steps) {
+        stepsLost.increment(steps);
     }
 
     void checkpointStall(long nanos) {

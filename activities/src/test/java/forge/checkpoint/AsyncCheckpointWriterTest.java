@@ -72,7 +72,9 @@ class AsyncCheckpointWriterTest {
         S3Settings settings = server.settings("async");
         try (S3Storage s3 = new S3Storage(settings, LocalS3.testOptions())) {
             CheckpointStore store = new CheckpointStore(s3, settings.stageRoot("run", "pretrain"), 2);
-            try (AsyncCheckpointWriter writer = new AsyncCheckpointWriter(store)) {
+            java.util.List<Long> failedSteps = new java.util.concurrent.CopyOnWriteArrayList<>();
+            try (AsyncCheckpointWriter writer = new AsyncCheckpointWriter(store, c -> { },
+                    f -> failedSteps.add(f.step()))) {
                 writer.submit(CheckpointStore.stepDir(100), 100, () -> files(100));
                 assertTrue(writer.awaitIdle().isEmpty());
 
@@ -94,6 +96,7 @@ class AsyncCheckpointWriterTest {
                 });
                 assertEquals("tensor copy failed", writer.awaitIdle().orElseThrow().cause().getMessage());
                 assertEquals(2, writer.failures());
+                assertEquals(java.util.List.of(200L, 300L), failedSteps, "each failure is reported, e.g. to a metric");
             }
 
             // Same directory, same port: data survived the restart and step 100 is still the newest valid one.

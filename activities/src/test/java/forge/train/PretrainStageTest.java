@@ -101,6 +101,55 @@ class PretrainStageTest {
         assertEquals(straight.metrics().get("valLossEnd"), resumed.metrics().get("valLossEnd"));
     }
 
+    /** A worker that dies at step 20 after the step-15 checkpoint; the next attempt knows it had reached 20. */
+    @Test
+    void aCrashedAttemptsLostStepsAndTheResumeReadAreMeasured() throws Exception {
+        PretrainConfig cfg = PretrainConfig.parse(spec(30));
+        StageControl crashAt20 = new StageControl() {
+            @Override
+            public void progress(TrainingProgress p) {
+                if (p.step() == 20) {
+                    throw new IllegalStateException("simulated crash");
+                }
+            }
+
+            @Override
+            public void milestone(TrainingProgress p) {}
+
+            @Override
+            public boolean stopRequested() {
+                return false;
+            }
+        };
+        assertThrows(IllegalStateException.class,
+                () -> new PretrainStage(cfg, store("crashed"), storage, metrics(), null).run(crashAt20));
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        StageControl retried = new StageControl() {
+            @Override
+            public void progress(TrainingProgress p) {}
+
+            @Override
+            public void milestone(TrainingProgress p) {}
+
+            @Override
+            public boolean stopRequested() {
+                return false;
+            }
+
+            @Override
+            public java.util.OptionalLong previousAttemptStep() {
+                return java.util.OptionalLong.of(20);
+            }
+        };
+        StageOutcome out = new PretrainStage(cfg, store("crashed"), storage,
+                new TrainingMetrics(registry, "crashed", "pretrain"), null).run(retried);
+        assertTrue(out.completed());
+        assertEquals(5.0, out.metrics().get("stepsLost"), "resumed at the step-15 checkpoint, had reached 20");
+        assertEquals(5.0, registry.get("forge_steps_lost").counter().count());
+        assertTrue(registry.get("forge_checkpoint_bytes_read").counter().count() > 0);
+        assertEquals(1, registry.get("forge_checkpoint_read").timer().count());
+    }
+
     @Test
     void bpeTokenizerAndMixedSourcesFromS3AndLocalFiles() throws Exception {
         StringBuilder jsonl = new StringBuilder();
