@@ -9,13 +9,13 @@ import forge.demo.DemoUri;
 import forge.demo.DemoWorld;
 import forge.demo.RankedList;
 import forge.errors.BadInputException;
+import forge.sft.ChatMessages;
 import forge.sft.Turn;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Reads reward-model preference data from a JSONL file (local path, {@code s3://}, optionally gzipped) or a demo URI
@@ -261,40 +261,7 @@ public final class PreferenceDocuments {
     }
 
     private static List<Turn> messages(JsonNode messages, String file, long line) {
-        if (!messages.isArray()) {
-            throw BadInputException.at(file, line, "\"messages\" must be an array, got " + kind(messages));
-        }
-        if (messages.isEmpty()) {
-            throw BadInputException.at(file, line, "\"messages\" is empty");
-        }
-        List<Turn> turns = new ArrayList<>(messages.size());
-        for (int i = 0; i < messages.size(); i++) {
-            String at = "messages[" + i + "]";
-            JsonNode m = messages.get(i);
-            if (!m.isObject()) {
-                throw BadInputException.at(file, line, at + " must be an object with \"role\" and \"content\", got "
-                        + kind(m));
-            }
-            JsonNode role = m.get("role");
-            if (role == null || !role.isTextual()) {
-                throw BadInputException.at(file, line, at + ".role must be a string (one of "
-                        + String.join(", ", Turn.ROLES) + "), got " + (role == null ? "nothing" : kind(role)));
-            }
-            String r = role.textValue();
-            if (!Turn.ROLES.contains(r)) {
-                throw BadInputException.at(file, line, at + ": unknown role \"" + r + "\" (allowed: "
-                        + String.join(", ", Turn.ROLES) + ")");
-            }
-            JsonNode content = m.get("content");
-            if (content == null || !content.isTextual()) {
-                throw BadInputException.at(file, line, at + ".content must be a string, got "
-                        + (content == null ? "nothing" : kind(content)));
-            }
-            if (r.equals(Turn.SYSTEM) && i > 0) {
-                throw BadInputException.at(file, line, at + ": a system message may only come first");
-            }
-            turns.add(new Turn(r, content.textValue()));
-        }
+        List<Turn> turns = ChatMessages.parse(messages, file, line);
         if (!turns.get(turns.size() - 1).role().equals(Turn.USER)) {
             throw BadInputException.at(file, line, "\"messages\" must end with a user message (the one the chosen "
                     + "and rejected replies answer), got " + turns.get(turns.size() - 1).role());
@@ -405,14 +372,6 @@ public final class PreferenceDocuments {
     }
 
     private static String kind(JsonNode v) {
-        return switch (v.getNodeType()) {
-            case STRING -> "a string";
-            case NUMBER -> "a number";
-            case BOOLEAN -> "a boolean";
-            case NULL -> "null";
-            case ARRAY -> "an array";
-            case OBJECT -> "an object";
-            default -> v.getNodeType().toString().toLowerCase(Locale.ROOT);
-        };
+        return ChatMessages.kind(v);
     }
 }

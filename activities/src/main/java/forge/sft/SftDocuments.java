@@ -91,46 +91,15 @@ public final class SftDocuments {
     }
 
     private static Conversation chat(JsonNode messages, String file, long line) {
-        if (!messages.isArray()) {
-            throw BadInputException.at(file, line, "\"messages\" must be an array, got " + kind(messages));
-        }
-        if (messages.isEmpty()) {
-            throw BadInputException.at(file, line, "\"messages\" is empty");
-        }
-        List<Turn> turns = new ArrayList<>(messages.size());
+        List<Turn> turns = ChatMessages.parse(messages, file, line);
         boolean anyAssistant = false;
-        for (int i = 0; i < messages.size(); i++) {
-            String at = "messages[" + i + "]";
-            JsonNode m = messages.get(i);
-            if (!m.isObject()) {
-                throw BadInputException.at(file, line, at + " must be an object with \"role\" and \"content\", got "
-                        + kind(m));
-            }
-            JsonNode role = m.get("role");
-            if (role == null || !role.isTextual()) {
-                throw BadInputException.at(file, line, at + ".role must be a string (one of "
-                        + String.join(", ", Turn.ROLES) + "), got " + (role == null ? "nothing" : kind(role)));
-            }
-            String r = role.textValue();
-            if (!Turn.ROLES.contains(r)) {
-                throw BadInputException.at(file, line, at + ": unknown role \"" + r + "\" (allowed: "
-                        + String.join(", ", Turn.ROLES) + ")");
-            }
-            JsonNode content = m.get("content");
-            if (content == null || !content.isTextual()) {
-                throw BadInputException.at(file, line, at + ".content must be a string, got "
-                        + (content == null ? "nothing" : kind(content)));
-            }
-            if (r.equals(Turn.SYSTEM) && i > 0) {
-                throw BadInputException.at(file, line, at + ": a system message may only come first");
-            }
-            if (r.equals(Turn.ASSISTANT)) {
-                if (content.textValue().isBlank()) {
-                    throw BadInputException.at(file, line, at + ": empty assistant turn");
+        for (int i = 0; i < turns.size(); i++) {
+            if (turns.get(i).isAssistant()) {
+                if (turns.get(i).content().isBlank()) {
+                    throw BadInputException.at(file, line, "messages[" + i + "]: empty assistant turn");
                 }
                 anyAssistant = true;
             }
-            turns.add(new Turn(r, content.textValue()));
         }
         if (!anyAssistant) {
             throw BadInputException.at(file, line, "chat has no assistant turn; there is nothing to learn from it");
@@ -139,14 +108,6 @@ public final class SftDocuments {
     }
 
     private static String kind(JsonNode v) {
-        return switch (v.getNodeType()) {
-            case STRING -> "a string";
-            case NUMBER -> "a number";
-            case BOOLEAN -> "a boolean";
-            case NULL -> "null";
-            case ARRAY -> "an array";
-            case OBJECT -> "an object";
-            default -> v.getNodeType().toString().toLowerCase(java.util.Locale.ROOT);
-        };
+        return ChatMessages.kind(v);
     }
 }
