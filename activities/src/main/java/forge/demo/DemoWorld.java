@@ -37,6 +37,19 @@ public final class DemoWorld {
         return seed;
     }
 
+    /**
+     * The world behind the first {@code demo:} path among a stage's data sources, whose hidden rule can grade what
+     * the stage produces; null when the data is real.
+     */
+    public static DemoWorld behind(List<String> sourcePaths) {
+        for (int i = 0; i < sourcePaths.size(); i++) {
+            if (DemoUri.isDemo(sourcePaths.get(i))) {
+                return new DemoWorld(DemoUri.parse(sourcePaths.get(i), "data.sources[" + i + "].path").seed());
+            }
+        }
+        return null;
+    }
+
     public List<String> pretrainDocuments(int count) {
         requireCount(count);
         List<String> docs = new ArrayList<>(count);

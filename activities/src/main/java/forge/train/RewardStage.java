@@ -12,7 +12,9 @@ import forge.checkpoint.CheckpointFile;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
+import forge.data.SourceSpec;
 import forge.data.UriOpener;
+import forge.demo.DemoWorld;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
 import forge.optim.AdamW;
@@ -170,6 +172,7 @@ public final class RewardStage {
         final List<PreferenceBatch> valBatches;
         final List<EncodedGroup> validation;
         final List<PreferenceGroup> validationText;
+        final DemoWorld world = DemoWorld.behind(cfg.sources().stream().map(SourceSpec::path).toList());
         Evaluation last;
 
         Task(Gpt model, NDManager manager, Tokenizer tokenizer, PreferenceBatchSampler sampler,
@@ -282,6 +285,9 @@ public final class RewardStage {
             after.put("valMarginMean", last.marginMean());
             after.put("rewardMean", last.rewardMean());
             after.put("rewardStd", last.rewardStd());
+            if (world != null) {
+                after.putAll(accuracyByPairType());
+            }
             log.info("{} held-out: pair accuracy {}, mean margin {}, reward {} ± {}", Stages.REWARD,
                     TrainingLoop.fmt(last.accuracy()), TrainingLoop.fmt(last.marginMean()),
                     TrainingLoop.fmt(last.rewardMean()), TrainingLoop.fmt(last.rewardStd()));
@@ -313,6 +319,37 @@ public final class RewardStage {
                     sb.append(String.format(Locale.ROOT, "%n%+.2f  %s", r[i], text.responses().get(i)));
                 }
                 out.add(sb.toString());
+            }
+            return out;
+        }
+
+        /**
+         * Demo data only: held-out pair accuracy split by what the world's hidden rule decides a pair on — one
+         * answer right and the other wrong, or (both equally right) tone and length.
+         */
+        private Map<String, Double> accuracyByPairType() {
+            int[] pairs = new int[2];
+            int[] right = new int[2];
+            for (PreferenceGroup g : validationText) {
+                float[] r = score(g);
+                if (r == null) {
+                    continue;
+                }
+                String prompt = lastUserTurn(g);
+                for (PreferenceGroup.Pair p : g.pairs()) {
+                    boolean chosenRight = world.correct(prompt, g.responses().get(p.chosen()));
+                    boolean rejectedRight = world.correct(prompt, g.responses().get(p.rejected()));
+                    int type = chosenRight != rejectedRight ? 0 : 1;
+                    pairs[type]++;
+                    right[type] += r[p.chosen()] > r[p.rejected()] ? 1 : 0;
+                }
+            }
+            Map<String, Double> out = new LinkedHashMap<>();
+            if (pairs[0] > 0) {
+                out.put("valPairAccuracyWhereCorrectnessDecides", (double) right[0] / pairs[0]);
+            }
+            if (pairs[1] > 0) {
+                out.put("valPairAccuracyWhereStyleDecides", (double) right[1] / pairs[1]);
             }
             return out;
         }

@@ -12,8 +12,8 @@ import forge.checkpoint.CheckpointFile;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
+import forge.data.SourceSpec;
 import forge.data.UriOpener;
-import forge.demo.DemoUri;
 import forge.demo.DemoWorld;
 import forge.errors.BadInputException;
 import forge.model.GenerationOptions;
@@ -128,7 +128,7 @@ public final class SftStage {
         if (valBatches.size() > cfg.eval().batches()) {
             valBatches = valBatches.subList(0, cfg.eval().batches());
         }
-        DemoWorld world = demoWorld();
+        DemoWorld world = DemoWorld.behind(cfg.sources().stream().map(SourceSpec::path).toList());
         List<String> taskPrompts = world == null || cfg.taskEvalCount() == 0 ? List.of()
                 : TaskAccuracy.heldOutPrompts(world, cfg.taskEvalCount());
 
@@ -389,17 +389,6 @@ public final class SftStage {
             }
             return "";
         }
-    }
-
-    /** The demo world behind the first demo:sft source, whose hidden rule grades answers; null for real data. */
-    private DemoWorld demoWorld() {
-        for (int i = 0; i < cfg.sources().size(); i++) {
-            String path = cfg.sources().get(i).path();
-            if (DemoUri.isDemo(path)) {
-                return new DemoWorld(DemoUri.parse(path, "data.sources[" + i + "].path").seed());
-            }
-        }
-        return null;
     }
 
     /** This stage's resolved config (minus whether to cache), its data's content and its parent's files. */

@@ -111,6 +111,9 @@ class RewardStageTest {
         assertEquals(200 + 60 * 3, m.get("pairsTrain") + m.get("pairsValidation") + m.get("pairsSkippedTooLong"),
                 "every comparison and every pair of a ranked list of 3 is trained, validated or counted: " + m);
         assertEquals(m.get("valPairAccuracy"), resumed.metrics().get("valPairAccuracy"));
+        for (String byType : new String[] {"valPairAccuracyWhereCorrectnessDecides", "valPairAccuracyWhereStyleDecides"}) {
+            assertTrue(m.get(byType) >= 0 && m.get(byType) <= 1, "demo data is graded by pair type: " + m);
+        }
 
         JsonNode stats = JSON.readTree(a.file(RewardStage.STATS_FILE));
         assertEquals(m.get("rewardMean"), stats.get("mean").asDouble(), 1e-12);

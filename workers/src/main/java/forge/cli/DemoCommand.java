@@ -119,6 +119,11 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "  held-out pairs ranked like the human labels %.1f%% -> %.1f%%; "
                                 + "rewards %.2f ± %.2f%n", 100 * m.get("valPairAccuracyBefore"),
                         100 * m.get("valPairAccuracy"), m.get("rewardMean"), m.get("rewardStd"));
+                if (m.containsKey("valPairAccuracyWhereCorrectnessDecides")) {
+                    System.out.printf(Locale.ROOT, "  (%.1f%% where one answer is right and the other wrong, %.1f%% where "
+                                    + "tone and length decide)%n", 100 * m.get("valPairAccuracyWhereCorrectnessDecides"),
+                            100 * m.getOrDefault("valPairAccuracyWhereStyleDecides", Double.NaN));
+                }
                 if (m.getOrDefault("pairsSkippedTooLong", 0.0) > 0) {
                     System.out.printf(Locale.ROOT, "  (%.0f pairs with a response too long for the context were left out)%n",
                             m.get("pairsSkippedTooLong"));
