@@ -167,6 +167,20 @@ public final class PreferenceEncoder {
         return new Encoded(kept, truncated, skippedGroups, skippedPairs);
     }
 
+    /**
+     * One response to a single-turn prompt, laid out as {@link #encodeAll} lays it out under
+     * TRUNCATE_PROMPT_LEFT: what a trained reward model scores. A reply that does not fit with {@code <|assistant|>}
+     * and one token of context before it is a BadInputException.
+     */
+    public int[] sequence(String userPrompt, String response) {
+        int[] reply = reply(response);
+        if (reply.length + 2 > blockSize) {
+            throw new BadInputException("the response has " + (reply.length - 1) + " tokens; with <|end|> and a prompt "
+                    + "it does not fit the model's block_size of " + blockSize);
+        }
+        return concat(SftEncoder.prompt(tok, userPrompt, blockSize - reply.length), reply);
+    }
+
     private int[] promptIds(PreferenceGroup g) {
         return SftEncoder.prompt(tok, g.prompt(), Integer.MAX_VALUE);
     }

@@ -24,9 +24,13 @@ import java.util.Map;
  * model shape from {@code config.json}, its tokenizer, its weights, and a digest of its files so that a stage cache
  * key changes when the parent does.
  */
-public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map<String, HostTensor> weights,
-                          List<String> digest) {
+public record ParentModel(LoadedCheckpoint checkpoint, GptConfig config, Tokenizer tokenizer,
+                          Map<String, HostTensor> weights, List<String> digest) {
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    public String uri() {
+        return checkpoint.uri().toString();
+    }
 
     /**
      * Which checkpoint a stage starts from: its config's init_from if set, else the previous stage's output; a stage
@@ -45,7 +49,8 @@ public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map
     public static ParentModel load(CheckpointStore reader, String uri) {
         LoadedCheckpoint c = reader.loadRequired(S3Uri.parse(uri.endsWith("/") ? uri : uri + "/"));
         Map<String, HostTensor> weights = Safetensors.read(c.file("model.safetensors"));
-        GptConfig config = configOf(c, weights);
+        boolean bias = weights.containsKey("h.0.ln_1.bias") || weights.containsKey("transformer.h.0.ln_1.bias");
+        GptConfig config = configOf(c, bias);
         Tokenizer tokenizer = Tokenizer.fromHuggingFaceJson(new String(c.file("tokenizer.json"), StandardCharsets.UTF_8));
         if (tokenizer.vocabSize() != config.vocabSize()) {
             throw new BadInputException("parent checkpoint " + uri + ": its tokenizer has " + tokenizer.vocabSize()
@@ -55,7 +60,7 @@ public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map
         for (String name : List.of("model.safetensors", "tokenizer.json", "config.json")) {
             digest.add(name + " " + Digests.sha256(c.file(name)));
         }
-        return new ParentModel(c.uri().toString(), config, tokenizer, weights, List.copyOf(digest));
+        return new ParentModel(c, config, tokenizer, weights, List.copyOf(digest));
     }
 
     /** Copies the weights into a model built from {@link #config()}; a shape mismatch names the tensor. */
@@ -63,7 +68,7 @@ public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map
         try {
             model.load(weights);
         } catch (BadInputException e) {
-            throw new BadInputException("parent checkpoint " + uri + ": " + e.getMessage(), e);
+            throw new BadInputException("parent checkpoint " + uri() + ": " + e.getMessage(), e);
         }
     }
 
@@ -73,32 +78,32 @@ public record ParentModel(String uri, GptConfig config, Tokenizer tokenizer, Map
      */
     public void requireSameAs(LoadedCheckpoint own) {
         String recorded = TrainState.fromJson(own.file("state.json"), own.uri().toString()).parentCheckpoint();
-        if (recorded != null && !recorded.equals(uri)) {
+        if (recorded != null && !recorded.equals(uri())) {
             throw new BadInputException(own.uri() + " was fine-tuned from " + recorded + ", but this attempt starts "
-                    + "from " + uri + "; a run id names one pipeline — start under a new run id");
+                    + "from " + uri() + "; a run id names one pipeline — start under a new run id");
         }
-        GptConfig ownConfig = configOf(own, Safetensors.read(own.file("model.safetensors")));
+        // Whether the model has biases shows in its tensors, not config.json; a mismatch there fails the load itself.
+        GptConfig ownConfig = configOf(own, config.bias());
         if (!ownConfig.equals(config)) {
             throw new BadInputException(own.uri() + " was trained from a model of shape " + ownConfig
-                    + ", but the parent checkpoint " + uri + " has shape " + config
+                    + ", but the parent checkpoint " + uri() + " has shape " + config
                     + "; start the stage under a new run id");
         }
         String ownTokenizer = new String(own.file("tokenizer.json"), StandardCharsets.UTF_8);
         if (!ownTokenizer.equals(tokenizer.toHuggingFaceJson())) {
-            throw new BadInputException(own.uri() + " uses a different tokenizer from its parent checkpoint " + uri
+            throw new BadInputException(own.uri() + " uses a different tokenizer from its parent checkpoint " + uri()
                     + "; start the stage under a new run id");
         }
     }
 
-    /** The shape in an HF GPT-2 {@code config.json}; whether the model has biases is read from the weights. */
-    private static GptConfig configOf(LoadedCheckpoint c, Map<String, HostTensor> weights) {
+    /** The shape in an HF GPT-2 {@code config.json}, which has no field for whether the model has biases. */
+    private static GptConfig configOf(LoadedCheckpoint c, boolean bias) {
         JsonNode cfg;
         try {
             cfg = JSON.readTree(c.file("config.json"));
         } catch (IOException e) {
             throw new BadInputException("checkpoint " + c.uri() + ": config.json is not JSON: " + e.getMessage(), e);
         }
-        boolean bias = weights.containsKey("h.0.ln_1.bias") || weights.containsKey("transformer.h.0.ln_1.bias");
         try {
             return new GptConfig(required(cfg, "vocab_size", c), required(cfg, "n_positions", c),
                     required(cfg, "n_layer", c), required(cfg, "n_head", c), required(cfg, "n_embd", c),

@@ -9,9 +9,8 @@ import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
-import forge.sft.SftEncoder;
-import forge.storage.S3Uri;
-import forge.tokenizer.SpecialToken;
+import forge.reward.PreferenceEncoder;
+import forge.sft.TruncationPolicy;
 import forge.tokenizer.Tokenizer;
 
 import java.io.IOException;
@@ -19,21 +18,21 @@ import java.util.Arrays;
 
 /**
  * A trained reward model loaded from its checkpoint, scoring (prompt, response) pairs exactly as the stage did:
- * the chat layout, the score read at the closing {@code <|end|>}, the prompt cut from the left if it must be.
+ * {@link PreferenceEncoder#sequence}'s layout, the score read at the closing {@code <|end|>}.
  */
 public final class RewardScorer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final NDManager manager;
     private final Gpt model;
-    private final Tokenizer tokenizer;
+    private final PreferenceEncoder encoder;
     private final double mean;
     private final double std;
 
     private RewardScorer(NDManager manager, Gpt model, Tokenizer tokenizer, double mean, double std) {
         this.manager = manager;
         this.model = model;
-        this.tokenizer = tokenizer;
+        this.encoder = new PreferenceEncoder(tokenizer, model.config().blockSize(), TruncationPolicy.DEFAULT);
         this.mean = mean;
         this.std = std;
     }
@@ -44,7 +43,7 @@ public final class RewardScorer implements AutoCloseable {
         if (!m.weights().containsKey("score.weight")) {
             throw new BadInputException(uri + " is not a reward model: it has no score.weight");
         }
-        LoadedCheckpoint c = reader.loadRequired(S3Uri.parse(m.uri()));
+        LoadedCheckpoint c = m.checkpoint();
         double mean = 0;
         double std = 1;
         if (c.optionalFile(RewardStage.STATS_FILE).isPresent()) {
@@ -65,17 +64,7 @@ public final class RewardScorer implements AutoCloseable {
 
     /** The raw reward of one response to a single-turn prompt. */
     public double score(String prompt, String response) {
-        int block = model.config().blockSize();
-        int[] reply = tokenizer.encode(response);
-        if (reply.length + 2 > block) {
-            throw new BadInputException("the response has " + reply.length + " tokens; with <|end|> and a prompt it "
-                    + "does not fit the model's block_size of " + block);
-        }
-        int[] context = SftEncoder.prompt(tokenizer, prompt, block - reply.length - 1);
-        int[] seq = Arrays.copyOf(context, context.length + reply.length + 1);
-        System.arraycopy(reply, 0, seq, context.length, reply.length);
-        seq[seq.length - 1] = tokenizer.id(SpecialToken.END_OF_TURN);
-        long[] ids = Arrays.stream(seq).asLongStream().toArray();
+        long[] ids = Arrays.stream(encoder.sequence(prompt, response)).asLongStream().toArray();
         try (NDScope scope = new NDScope()) {
             float[] scores = model.scores(manager.create(ids, new Shape(1, ids.length)), false).toFloatArray();
             return scores[scores.length - 1];

@@ -122,6 +122,16 @@ class RewardStageTest {
         assertEquals("GPT2ForSequenceClassification",
                 JSON.readTree(a.file("config.json")).get("architectures").get(0).asText());
         assertEquals(2, straight.samples().size());
+
+        // ./forge score lays a response out as the stage did: it gives the score the stage's sample shows.
+        String[] sample = straight.samples().get(0).split("\n");
+        String prompt = sample[0].substring("Q: ".length());
+        double shown = Double.parseDouble(sample[1].substring(0, sample[1].indexOf("  ")));
+        String response = sample[1].substring(sample[1].indexOf("  ") + 2);
+        try (RewardScorer scorer = RewardScorer.load(store("straight", "reward"), a.uri().toString())) {
+            assertEquals(shown, scorer.score(prompt, response), 0.005 + 1e-6);
+            assertEquals(stats.get("mean").asDouble(), scorer.mean());
+        }
     }
 
     @Test
