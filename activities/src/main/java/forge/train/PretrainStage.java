@@ -20,7 +20,6 @@ import forge.model.Gpt;
 import forge.model.GptConfig;
 import forge.optim.AdamW;
 import forge.tensor.EngineArrays;
-import forge.tensor.Safetensors;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.workflow.Stages;
@@ -87,10 +86,7 @@ public final class PretrainStage {
             Task task = new Task(model, manager, tokenizer, sampler, valBatches);
             TrainState state;
             if (resume.isPresent()) {
-                LoadedCheckpoint c = resume.get();
-                model.load(Safetensors.read(c.file("model.safetensors")));
-                optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
-                state = TrainingLoop.resume(c, cfg.resolved(), metrics);
+                state = TrainingLoop.resume(resume.get(), cfg.resolved(), metrics, model, optimizer);
             } else {
                 double valStart = task.validationLoss();
                 state = TrainState.start(Stages.PRETRAIN, cfg.seed(), valStart, null, cfg.resolved(),

@@ -27,7 +27,6 @@ import forge.reward.PreferenceGroup;
 import forge.reward.PreferenceSplit;
 import forge.sft.Turn;
 import forge.tensor.EngineArrays;
-import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import forge.workflow.Stages;
 import org.slf4j.Logger;
@@ -134,10 +133,7 @@ public final class RewardStage {
                 Task task = new Task(model, manager, tokenizer, sampler, valBatches, validation, validationText);
                 TrainState state;
                 if (resume.isPresent()) {
-                    LoadedCheckpoint c = resume.get();
-                    model.load(Safetensors.read(c.file("model.safetensors")));
-                    optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
-                    state = TrainingLoop.resume(c, cfg.resolved(), metrics);
+                    state = TrainingLoop.resume(resume.get(), cfg.resolved(), metrics, model, optimizer);
                 } else {
                     double valStart = task.validationLoss();
                     Map<String, Double> before = new LinkedHashMap<>();

@@ -150,10 +150,7 @@ public final class SftStage {
                         validation);
                 TrainState state;
                 if (resume.isPresent()) {
-                    LoadedCheckpoint c = resume.get();
-                    model.load(Safetensors.read(c.file("model.safetensors")));
-                    optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
-                    state = TrainingLoop.resume(c, cfg.resolved(), metrics);
+                    state = TrainingLoop.resume(resume.get(), cfg.resolved(), metrics, model, optimizer);
                 } else {
                     Map<String, Double> before = new LinkedHashMap<>();
                     double valStart = task.validationLoss();

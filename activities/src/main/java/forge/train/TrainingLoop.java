@@ -260,16 +260,19 @@ public final class TrainingLoop {
     // ------------------------------------------------------------------------------------- starting a stage
 
     /**
-     * A stage's state read back from its newest checkpoint. A run id names one spec, so a checkpoint written by a
-     * different resolved config is refused rather than silently mixed.
+     * A stage's state, weights and optimizer moments read back from its newest checkpoint. A run id names one spec,
+     * so a checkpoint written by a different resolved config is refused rather than silently mixed.
      */
-    public static TrainState resume(LoadedCheckpoint c, JsonNode resolvedConfig, TrainingMetrics metrics) {
+    public static TrainState resume(LoadedCheckpoint c, JsonNode resolvedConfig, TrainingMetrics metrics, Gpt model,
+                                    AdamW optimizer) {
         TrainState saved = TrainState.fromJson(c.file("state.json"), c.uri().toString());
         // Compared as JSON text: a tree read back from state.json types small integers differently.
         if (!saved.config().toString().equals(resolvedConfig.toString())) {
             throw new BadInputException(c.uri() + " was written by a different config of this stage; "
                     + "a run id names one spec — start the changed spec under a new run id");
         }
+        model.load(Safetensors.read(c.file("model.safetensors")));
+        optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
         metrics.resumed();
         log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
         return saved.resumed();
