@@ -36,6 +36,15 @@ final class ConfigSections {
                 new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip));
     }
 
+    /** init_from: the s3:// checkpoint directory a stage starts from instead of the previous stage's output. */
+    static String initFrom(ConfigNode root) {
+        String initFrom = root.text("init_from", null);
+        if (initFrom != null && !initFrom.startsWith("s3://")) {
+            throw BadInputException.field("init_from", "must be an s3:// checkpoint directory, got \"" + initFrom + "\"");
+        }
+        return initFrom;
+    }
+
     /** data.sources: at least one {path, weight, format, field}. */
     static List<SourceSpec> sources(List<ConfigNode> nodes) {
         List<SourceSpec> sources = new ArrayList<>();

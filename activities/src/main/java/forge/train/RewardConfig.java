@@ -31,10 +31,7 @@ public record RewardConfig(long seed, boolean cache, String initFrom, int freeze
         root.finish();
         long seed = root.longValue("seed", 1337);
         boolean cache = root.bool("cache", true);
-        String initFrom = root.text("init_from", null);
-        if (initFrom != null && !initFrom.startsWith("s3://")) {
-            throw BadInputException.field("init_from", "must be an s3:// checkpoint directory, got \"" + initFrom + "\"");
-        }
+        String initFrom = ConfigSections.initFrom(root);
         int freezeBlocks = root.integer("freeze_blocks", 0);
         if (freezeBlocks < 0) {
             throw BadInputException.field("freeze_blocks", "must be >= 0, got " + freezeBlocks);

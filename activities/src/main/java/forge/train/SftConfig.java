@@ -40,10 +40,7 @@ public record SftConfig(long seed, boolean cache, String initFrom, Method method
         root.finish();
         long seed = root.longValue("seed", 1337);
         boolean cache = root.bool("cache", true);
-        String initFrom = root.text("init_from", null);
-        if (initFrom != null && !initFrom.startsWith("s3://")) {
-            throw BadInputException.field("init_from", "must be an s3:// checkpoint directory, got \"" + initFrom + "\"");
-        }
+        String initFrom = ConfigSections.initFrom(root);
 
         String methodText = root.text("method", "full");
         Method method;
