@@ -130,7 +130,7 @@ public final class RewardStage {
                 }
             }
             try (AdamW optimizer = new AdamW(manager, model.trainableParameters(), cfg.optimizer())) {
-                Task task = new Task(model, manager, tokenizer, sampler, valBatches, validation, validationText);
+                Task task = new Task(model, manager, tokenizer, sampler, valBatches, validationText);
                 TrainState state;
                 if (resume.isPresent()) {
                     state = TrainingLoop.resume(resume.get(), cfg.resolved(), metrics, model, optimizer);
@@ -166,19 +166,17 @@ public final class RewardStage {
         final Tokenizer tokenizer;
         final PreferenceBatchSampler sampler;
         final List<PreferenceBatch> valBatches;
-        final List<EncodedGroup> validation;
         final List<PreferenceGroup> validationText;
         final DemoWorld world = DemoWorld.behind(cfg.sources().stream().map(SourceSpec::path).toList());
         Evaluation last;
 
         Task(Gpt model, NDManager manager, Tokenizer tokenizer, PreferenceBatchSampler sampler,
-             List<PreferenceBatch> valBatches, List<EncodedGroup> validation, List<PreferenceGroup> validationText) {
+             List<PreferenceBatch> valBatches, List<PreferenceGroup> validationText) {
             this.model = model;
             this.manager = manager;
             this.tokenizer = tokenizer;
             this.sampler = sampler;
             this.valBatches = valBatches;
-            this.validation = validation;
             this.validationText = validationText;
         }
 
