@@ -7,6 +7,8 @@ import forge.storage.S3Settings;
 import forge.storage.S3Storage;
 import forge.storage.StorageUnavailableException;
 import forge.train.CheckpointSpec;
+import forge.train.PpoConfig;
+import forge.train.PpoStage;
 import forge.train.PretrainConfig;
 import forge.train.PretrainStage;
 import forge.train.RewardConfig;
@@ -16,6 +18,7 @@ import forge.train.SftStage;
 import forge.train.TrainingMetrics;
 import forge.train.StageOutcome;
 import forge.workflow.StageActivities;
+import forge.workflow.Stages;
 import forge.workflow.StageInput;
 import forge.workflow.StageResult;
 import io.temporal.activity.Activity;
@@ -61,6 +64,15 @@ public class StageActivitiesImpl implements StageActivities {
             RewardConfig cfg = RewardConfig.parse(input.config());
             return new RewardStage(cfg, input.parentCheckpoint(), store(input, cfg.checkpoint()), storage,
                     metrics(input), cache()).run(control);
+        });
+    }
+
+    @Override
+    public StageResult ppo(StageInput input) {
+        return run(input, control -> {
+            PpoConfig cfg = PpoConfig.parse(input.config());
+            return new PpoStage(cfg, input.earlierOutputs().get(Stages.SFT), input.parentCheckpoint(),
+                    store(input, cfg.checkpoint()), storage, metrics(input), cache()).run(control);
         });
     }
 

@@ -237,6 +237,14 @@ public final class Gpt implements AutoCloseable {
         return forward(idx, null, null, null, training, Output.HIDDEN);
     }
 
+    /**
+     * The tied LM head over hidden states from {@link #hidden}: (B, T, C) → logits (B, T, V). With hidden it is
+     * {@link #forward(NDArray, boolean)}, for a caller that also reads the trunk (a value head sharing it).
+     */
+    public NDArray lmHead(NDArray hidden) {
+        return hidden.matMul(wte.transpose());
+    }
+
     /** What the private forward returns. */
     private enum Output { LOGITS, LAST_LOGITS, HIDDEN }
 

@@ -65,10 +65,18 @@ public final class AdamW implements AutoCloseable {
      * clipping.
      */
     public StepStats step(long step) {
-        if (step < 0) {
-            throw new IllegalArgumentException("step must be >= 0, got " + step);
+        return step(step, step);
+    }
+
+    /**
+     * {@link #step(long)} for a stage that takes several updates per schedule step (PPO: epochs of mini-batches per
+     * rollout): the learning rate of {@code scheduleStep}, bias correction for update {@code step}.
+     */
+    public StepStats step(long step, long scheduleStep) {
+        if (step < 0 || scheduleStep < 0) {
+            throw new IllegalArgumentException("step must be >= 0, got " + step + " (schedule " + scheduleStep + ")");
         }
-        double lr = LrSchedule.at(cfg, step);
+        double lr = LrSchedule.at(cfg, scheduleStep);
         long t = step + 1;
         double bc1 = 1 - Math.pow(cfg.beta1(), t);
         double bc2Sqrt = Math.sqrt(1 - Math.pow(cfg.beta2(), t));

@@ -3,17 +3,13 @@ package forge.train;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.checkpoint.CheckpointStore;
-import forge.checkpoint.LoadedCheckpoint;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
 import forge.reward.PreferenceEncoder;
 import forge.sft.TruncationPolicy;
 import forge.tokenizer.Tokenizer;
 
-import java.io.IOException;
 import java.util.Arrays;
 
 /**
@@ -21,8 +17,6 @@ import java.util.Arrays;
  * {@link PreferenceEncoder#sequence}'s layout, the score read at the closing {@code <|end|>}.
  */
 public final class RewardScorer implements AutoCloseable {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private final NDManager manager;
     private final Gpt model;
     private final PreferenceEncoder encoder;
@@ -43,23 +37,12 @@ public final class RewardScorer implements AutoCloseable {
         if (!m.weights().containsKey("score.weight")) {
             throw new BadInputException(uri + " is not a reward model: it has no score.weight");
         }
-        LoadedCheckpoint c = m.checkpoint();
-        double mean = 0;
-        double std = 1;
-        if (c.optionalFile(RewardStage.STATS_FILE).isPresent()) {
-            try {
-                JsonNode stats = JSON.readTree(c.file(RewardStage.STATS_FILE));
-                mean = stats.path("mean").asDouble(0);
-                std = stats.path("std").asDouble(1);
-            } catch (IOException e) {
-                throw new BadInputException(uri + ": unreadable " + RewardStage.STATS_FILE + ": " + e.getMessage(), e);
-            }
-        }
+        RewardStats stats = RewardStats.of(m.checkpoint());
         NDManager manager = NDManager.newBaseManager();
         Gpt model = Gpt.create(manager, m.config(), 0);
         model.addScoreHead(0);
         m.loadInto(model);
-        return new RewardScorer(manager, model, m.tokenizer(), mean, std);
+        return new RewardScorer(manager, model, m.tokenizer(), stats.mean(), stats.std());
     }
 
     /** The raw reward of one response to a single-turn prompt. */

@@ -17,6 +17,7 @@ public final class StageConfigs {
                 case Stages.PRETRAIN -> PretrainConfig.parse(config);
                 case Stages.SFT -> SftConfig.parse(config);
                 case Stages.REWARD -> RewardConfig.parse(config);
+                case Stages.PPO -> PpoConfig.parse(config);
                 default -> throw new BadInputException("stages." + stage + ": not available in this version");
             }
         } catch (BadInputException e) {

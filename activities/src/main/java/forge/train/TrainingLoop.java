@@ -67,6 +67,46 @@ public final class TrainingLoop {
         default Map<String, HostTensor> outputWeights() {
             return null;
         }
+
+        /**
+         * Tensors a resumed run needs besides the model and its optimizer (PPO's value model and its moments), by
+         * file name; host copies taken when called, on the training thread. The stage reads them back itself.
+         */
+        default Map<String, Map<String, HostTensor>> extraTensors() {
+            return Map.of();
+        }
+
+        /** Figures the heartbeat and the UI show besides loss and throughput. */
+        default Map<String, Double> progressMetrics() {
+            return Map.of();
+        }
+    }
+
+    /**
+     * A task that takes its own optimizer steps, several per loop step: PPO's step is a rollout and then epochs of
+     * mini-batch updates. It must check each update's loss before applying it and throw {@link NonFinite} rather than
+     * step on a non-finite one, so that no checkpoint ever holds a NaN model.
+     */
+    public interface IterationTask extends Task {
+        Iteration iterate(long step);
+
+        @Override
+        default StepLoss accumulateGradients(long step) {
+            throw new UnsupportedOperationException("an IterationTask steps its optimizers itself");
+        }
+    }
+
+    /**
+     * @param state figures the resumed run needs (e.g. the adaptive KL coefficient), merged into the checkpointed
+     *              state and the summary
+     */
+    public record Iteration(double loss, long tokens, double lr, double gradNorm, Map<String, Double> state) {}
+
+    /** A loss, reward or gradient that is not finite: the stage stops, keeping its last good checkpoint. */
+    public static final class NonFinite extends RuntimeException {
+        public NonFinite(String message) {
+            super(message);
+        }
     }
 
     /** @param tokens tokens the step trained on (padding excluded), for throughput */
@@ -127,15 +167,25 @@ public final class TrainingLoop {
                 }
                 // Dropout draws from torch's RNG: seeding it from (seed, step) makes a resumed step equal the original.
                 Engine.getInstance().setRandomSeed(stepSeed(settings.seed(), step));
-                StepLoss sl = task.accumulateGradients(step);
-                if (!Double.isFinite(sl.loss())) {
+                StepLoss sl;
+                AdamW.StepStats stats;
+                try {
+                    if (task instanceof IterationTask it) {
+                        Iteration r = it.iterate(step);
+                        sl = new StepLoss(r.loss(), r.tokens());
+                        requireFinite(sl, step);
+                        stats = new AdamW.StepStats(r.lr(), r.gradNorm());
+                        state = state.withMetrics(r.state());
+                    } else {
+                        sl = task.accumulateGradients(step);
+                        requireFinite(sl, step);
+                        stats = optimizer.step(step);
+                    }
+                } catch (NonFinite e) {
                     // Resume is exact, so a retry would diverge at the same step: the user must change the config.
-                    throw new BadInputException(settings.stage() + " training loss became " + sl.loss() + " at step "
-                            + step + " (lower train.learning_rate or set train.grad_clip); the last good checkpoint is "
-                            + lastCheckpoint);
+                    throw new BadInputException(e.getMessage() + "; the last good checkpoint is " + lastCheckpoint);
                 }
                 lastLoss = sl.loss();
-                AdamW.StepStats stats = optimizer.step(step);
                 attemptTokens[0] += sl.tokens();
                 long done = step + 1;
                 if (done % HISTORY_EVERY == 0 || done == maxSteps) {
@@ -175,6 +225,13 @@ public final class TrainingLoop {
         return outcome(true, maxSteps, finalUri, samples);
     }
 
+    private void requireFinite(StepLoss sl, long step) {
+        if (!Double.isFinite(sl.loss())) {
+            throw new NonFinite(settings.stage() + " training loss became " + sl.loss() + " at step " + step
+                    + " (lower train.learning_rate or set train.grad_clip)");
+        }
+    }
+
     /**
      * A retried attempt (its worker died) resumes from the last checkpoint; the steps the dead attempt had done
      * beyond it are trained again. Counted so that the checkpoint interval can be judged by what it really costs.
@@ -196,15 +253,16 @@ public final class TrainingLoop {
         long t0 = System.nanoTime();
         Map<String, HostTensor> weights = model.snapshot();
         Map<String, HostTensor> moments = optimizer.snapshotState();
+        Map<String, Map<String, HostTensor>> extra = task.extraTensors();
         TrainState snapshot = state.detached();
-        writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, snapshot));
+        writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, extra, snapshot));
         long stall = System.nanoTime() - t0;
         maxStallNanos = Math.max(maxStallNanos, stall);
         io.metrics().checkpointStall(stall);
     }
 
     private String commitNow(long step) {
-        List<CheckpointFile> files = stepFiles(model.snapshot(), optimizer.snapshotState(), state);
+        List<CheckpointFile> files = stepFiles(model.snapshot(), optimizer.snapshotState(), task.extraTensors(), state);
         String uri = io.store().commit(CheckpointStore.stepDir(step), files).toString();
         lastCheckpoint = uri;
         io.control().milestone(progress(step, 0));
@@ -213,10 +271,11 @@ public final class TrainingLoop {
 
     /** Everything a resumed run needs, and an HF config.json so any checkpoint describes its own model. */
     private List<CheckpointFile> stepFiles(Map<String, HostTensor> weights, Map<String, HostTensor> moments,
-                                           TrainState s) {
+                                           Map<String, Map<String, HostTensor>> extra, TrainState s) {
         List<CheckpointFile> files = new ArrayList<>();
         files.add(new CheckpointFile("model.safetensors", Safetensors.write(weights, Map.of("format", "pt"))));
         files.add(new CheckpointFile("optimizer.safetensors", Safetensors.write(moments, Map.of())));
+        extra.forEach((name, tensors) -> files.add(new CheckpointFile(name, Safetensors.write(tensors, Map.of()))));
         files.add(new CheckpointFile("tokenizer.json", tokenizer.toHuggingFaceJson().getBytes(StandardCharsets.UTF_8)));
         files.add(new CheckpointFile("config.json", json(model.huggingFaceConfig())));
         files.add(new CheckpointFile("state.json", s.toJson()));
@@ -228,7 +287,8 @@ public final class TrainingLoop {
         List<CheckpointFile> extra = task.outputFiles();
         Map<String, HostTensor> moments = optimizer.snapshotState();
         Map<String, HostTensor> weights = task.outputWeights();
-        List<CheckpointFile> files = stepFiles(weights != null ? weights : model.snapshot(), moments, state);
+        List<CheckpointFile> files = stepFiles(weights != null ? weights : model.snapshot(), moments,
+                task.extraTensors(), state);
         files.add(new CheckpointFile("samples.json", json(samples)));
         String finalDir = io.store().stageRoot().resolve(CheckpointStore.FINAL).toString();
         files.add(new CheckpointFile("report.html",
@@ -245,6 +305,7 @@ public final class TrainingLoop {
             m.put("valLoss", state.valLoss());
         }
         m.put("tokensPerSecond", tps);
+        m.putAll(task.progressMetrics());
         return new TrainingProgress(step, settings.maxSteps(), lastLoss, tps, lastCheckpoint, m);
     }
 

@@ -34,6 +34,15 @@ public final class TrainingMetrics {
     private final Counter checkpointBytesRead;
     private final Counter stepsLost;
 
+    private final MeterRegistry registry;
+    private final Tags tags;
+    private final AtomicReference<PpoIteration> ppo = new AtomicReference<>();
+
+    /** One PPO iteration's figures, exported as forge_ppo_* gauges (registered when a PPO stage first reports). */
+    public record PpoIteration(double rewardMean, double rewardStd, double kl, double klCoef, double entropy,
+                               double policyLoss, double valueLoss, double clipFraction, double approxKl,
+                               double responseLength, double generationShare, double rolloutTokensPerSecond) {}
+
     private static final Map<String, TrainingMetrics> GLOBAL = new ConcurrentHashMap<>();
 
     /**
@@ -46,6 +55,8 @@ public final class TrainingMetrics {
 
     public TrainingMetrics(MeterRegistry registry, String runId, String stage) {
         Tags tags = Tags.of("run", runId, "stage", stage);
+        this.registry = registry;
+        this.tags = tags;
         gauge(registry, "forge_train_loss", "training loss of the last step", loss, tags);
         gauge(registry, "forge_validation_loss", "loss on the validation split", valLoss, tags);
         gauge(registry, "forge_validation_accuracy", "held-out accuracy: answer tokens (sft), pairs ranked right (reward)",
@@ -103,6 +114,34 @@ public final class TrainingMetrics {
 
     void stepsLost(long steps) {
         stepsLost.increment(steps);
+    }
+
+    void ppo(PpoIteration it) {
+        if (ppo.getAndSet(it) == null) {
+            ppoGauge("forge_ppo_reward_mean", "mean normalised reward-model score of the rollout", PpoIteration::rewardMean);
+            ppoGauge("forge_ppo_reward_std", "standard deviation of the rollout's normalised scores", PpoIteration::rewardStd);
+            ppoGauge("forge_ppo_kl", "mean per-response KL to the reference policy on the rollout", PpoIteration::kl);
+            ppoGauge("forge_ppo_kl_coef", "KL penalty coefficient (beta)", PpoIteration::klCoef);
+            ppoGauge("forge_ppo_entropy", "mean per-token entropy of the policy on its rollout", PpoIteration::entropy);
+            ppoGauge("forge_ppo_policy_loss", "clipped surrogate loss, mean over the iteration's updates", PpoIteration::policyLoss);
+            ppoGauge("forge_ppo_value_loss", "clipped value loss, mean over the iteration's updates", PpoIteration::valueLoss);
+            ppoGauge("forge_ppo_clip_fraction", "fraction of tokens whose ratio was clipped", PpoIteration::clipFraction);
+            ppoGauge("forge_ppo_approx_kl", "approximate KL between the rollout policy and the updated one", PpoIteration::approxKl);
+            ppoGauge("forge_ppo_response_length", "mean response length in tokens", PpoIteration::responseLength);
+            ppoGauge("forge_ppo_generation_share", "share of the iteration's time spent generating", PpoIteration::generationShare);
+            ppoGauge("forge_ppo_rollout_tokens_per_second", "tokens generated per second of generation", PpoIteration::rolloutTokensPerSecond);
+        }
+    }
+
+    private void ppoGauge(String name, String help, java.util.function.ToDoubleFunction<PpoIteration> field) {
+        Gauge.builder(name, ppo, r -> r.get() == null ? Double.NaN : field.applyAsDouble(r.get()))
+                .description(help).tags(tags).register(registry);
+    }
+
+    /** A reward-hacking monitor tripped (response length, KL, or the reward-model/ground-truth gap). */
+    void hackingWarning(String monitor) {
+        Counter.builder("forge_ppo_hacking_warnings").description("reward-hacking monitors that tripped")
+                .tags(tags.and("monitor", monitor)).register(registry).increment();
     }
 
     void checkpointStall(long nanos) {

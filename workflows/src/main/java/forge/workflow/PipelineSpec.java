@@ -80,7 +80,26 @@ public record PipelineSpec(String name, List<StageSpec> stages) {
                     + first.name() + ", so it must name the checkpoint to start from (e.g. a pretrain stage's "
                     + "s3://.../final/)");
         }
+        requirePpoInputs(stages);
         String name = root.hasNonNull("name") ? root.get("name").asText() : "pipeline";
         return new PipelineSpec(name, stages);
+    }
+
+    /** PPO reads two earlier outputs, the SFT policy and the reward model: each from this spec or named. */
+    private static void requirePpoInputs(List<StageSpec> stages) {
+        List<String> names = stages.stream().map(StageSpec::name).toList();
+        int ppo = names.indexOf(Stages.PPO);
+        if (ppo < 0) {
+            return;
+        }
+        JsonNode cfg = stages.get(ppo).config();
+        if (!names.subList(0, ppo).contains(Stages.SFT) && !cfg.hasNonNull("init_from")) {
+            throw new IllegalArgumentException("stages.ppo.init_from: the spec has no sft stage before ppo, so it "
+                    + "must name the policy to start from (an sft stage's s3://.../final/)");
+        }
+        if (!names.subList(0, ppo).contains(Stages.REWARD) && !cfg.hasNonNull("reward_from")) {
+            throw new IllegalArgumentException("stages.ppo.reward_from: the spec has no reward stage before ppo, so "
+                    + "it must name the reward model (a reward stage's s3://.../final/)");
+        }
     }
 }

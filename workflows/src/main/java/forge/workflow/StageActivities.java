@@ -19,4 +19,11 @@ public interface StageActivities {
     /** Trains a reward model on comparisons, its trunk from input.parentCheckpoint (or the config's init_from). */
     @ActivityMethod(name = "Reward")
     StageResult reward(StageInput input);
+
+    /**
+     * Optimises the SFT policy (input.earlierOutputs' sft, or the config's init_from) against the reward model
+     * (input.parentCheckpoint, or the config's reward_from) with PPO.
+     */
+    @ActivityMethod(name = "Ppo")
+    StageResult ppo(StageInput input);
 }

@@ -11,7 +11,7 @@ public final class Stages {
 
     public static final List<String> ORDER = List.of(PRETRAIN, SFT, REWARD, PPO);
     /** Stages this version can run; the others are named so a spec using them gets a clear answer. */
-    public static final List<String> AVAILABLE = List.of(PRETRAIN, SFT, REWARD);
+    public static final List<String> AVAILABLE = List.of(PRETRAIN, SFT, REWARD, PPO);
 
     private Stages() {}
 }

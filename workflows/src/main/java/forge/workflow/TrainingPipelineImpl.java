@@ -55,7 +55,10 @@ public class TrainingPipelineImpl implements TrainingPipeline {
             for (StageSpec stage : spec.stages()) {
                 currentStage = stage.name();
                 update(stage.name(), stageStatus.get(stage.name()).withState(PipelineState.RUNNING));
-                StageResult result = runStage(stage, new StageInput(runId, stage.name(), stage.config(), parent));
+                Map<String, String> earlier = new LinkedHashMap<>();
+                results.forEach((name, r) -> earlier.put(name, r.checkpoint()));
+                StageResult result = runStage(stage, new StageInput(runId, stage.name(), stage.config(), parent,
+                        earlier));
                 results.put(stage.name(), result);
                 parent = result.checkpoint();
                 update(stage.name(), new StageStatus(PipelineState.COMPLETED, result.steps(), result.steps(),
@@ -85,6 +88,7 @@ public class TrainingPipelineImpl implements TrainingPipeline {
             case Stages.PRETRAIN -> activities::pretrain;
             case Stages.SFT -> activities::sft;
             case Stages.REWARD -> activities::reward;
+            case Stages.PPO -> activities::ppo;
             default -> throw new IllegalStateException("no activity for stage " + stage.name());
         };
         while (true) {

@@ -86,7 +86,7 @@ class TrainingPipelineTest {
     void specNamesStagesInRecipeOrder() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
                 new ObjectMapper().readTree("{\"stages\": {\"ppo\": {}, \"pretrain\": {}}}")));
-        assertTrue(e.getMessage().contains("stages.ppo"), e.getMessage());
+        assertTrue(e.getMessage().contains("must appear in the order [pretrain, sft, reward, ppo]"), e.getMessage());
     }
 
     @Test
@@ -126,6 +126,28 @@ class TrainingPipelineTest {
         assertEquals(List.of("null"), stage.sftParents, "the stage reads init_from from its own config");
     }
 
+    @Test
+    void ppoReceivesThePolicyAndTheRewardModelOfItsRun() throws Exception {
+        TrainingPipeline pipeline = start("four", new ObjectMapper().readTree(
+                "{\"stages\": {\"pretrain\": {\"steps\": 10}, \"sft\": {}, \"reward\": {}, \"ppo\": {}}}"));
+        PipelineResult result = WorkflowStub.fromTyped(pipeline).getResult(30, TimeUnit.SECONDS, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        StageInput ppo = stage.ppoInputs.get(0);
+        assertEquals("s3://b/reward/final", ppo.parentCheckpoint());
+        assertEquals("s3://b/sft/final", ppo.earlierOutputs().get("sft"));
+        assertEquals("s3://b/final", ppo.earlierOutputs().get("pretrain"));
+    }
+
+    @Test
+    void aSpecWithoutSftOrRewardBeforePpoMustNameThem() throws Exception {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
+                new ObjectMapper().readTree("{\"stages\": {\"ppo\": {\"init_from\": \"s3://b/sft/final/\"}}}")));
+        assertTrue(e.getMessage().startsWith("stages.ppo.reward_from"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(new ObjectMapper().readTree(
+                "{\"stages\": {\"reward\": {\"init_from\": \"s3://b/sft/final/\"}, \"ppo\": {}}}")));
+        assertTrue(e.getMessage().startsWith("stages.ppo.init_from"), e.getMessage());
+    }
+
     private TrainingPipeline start(String id, JsonNode spec) {
         WorkflowClient client = env.getWorkflowClient();
         TrainingPipeline p = client.newWorkflowStub(TrainingPipeline.class,
@@ -162,9 +184,17 @@ class TrainingPipelineTest {
             return new StageResult("sft", "COMPLETED", 3, 0, 0, "s3://b/sft/final", Map.of(), List.of());
         }
 
+        final List<StageInput> ppoInputs = new CopyOnWriteArrayList<>();
+
         @Override
         public StageResult reward(StageInput input) {
-            throw new UnsupportedOperationException("not used by these tests");
+            return new StageResult("reward", "COMPLETED", 3, 0, 0, "s3://b/reward/final", Map.of(), List.of());
+        }
+
+        @Override
+        public StageResult ppo(StageInput input) {
+            ppoInputs.add(input);
+            return new StageResult("ppo", "COMPLETED", 3, 0, 0, "s3://b/ppo/final", Map.of(), List.of());
         }
 
         @Override
