@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.TreeMap;
 import java.util.function.Predicate;
 
 /**
@@ -226,7 +227,7 @@ public final class Gpt implements AutoCloseable {
      * the torch RNG (see the class comment for the seeding contract). Run under a GradientCollector to train.
      */
     public NDArray forward(NDArray idx, boolean training) {
-        return forward(idx, null, null, null, training, Output.LOGITS);
+        return forward(idx, null, null, null, null, training, Output.LOGITS);
     }
 
     /**
@@ -234,7 +235,7 @@ public final class Gpt implements AutoCloseable {
      * model, value function) reads. Trains like {@link #forward(NDArray, boolean)}.
      */
     public NDArray hidden(NDArray idx, boolean training) {
-        return forward(idx, null, null, null, training, Output.HIDDEN);
+        return forward(idx, null, null, null, null, training, Output.HIDDEN);
     }
 
     /**
@@ -270,7 +271,7 @@ public final class Gpt implements AutoCloseable {
             throw new IllegalArgumentException("idx " + shape + ", positions " + positions.getShape()
                     + " and segments " + segments.getShape() + " must all be (B, T)");
         }
-        return forward(idx, null, positions, segments, training, Output.LOGITS);
+        return forward(idx, null, positions, segments, null, training, Output.LOGITS);
     }
 
     /**
@@ -281,16 +282,20 @@ public final class Gpt implements AutoCloseable {
         if (cache == null) {
             throw new IllegalArgumentException("cache is null; use forward(idx, training)");
         }
-        return forward(idx, cache, null, null, false, Output.LOGITS);
+        return forward(idx, cache, null, null, null, false, Output.LOGITS);
     }
 
     public KvCache newCache(int batch) {
         return new KvCache(manager, config.nLayer(), batch);
     }
 
-    /** positions and segments are both null (contiguous positions, causal mask) or both set (packed, no cache). */
-    private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, boolean training,
-                            Output output) {
+    /**
+     * positions and segments are both null (contiguous positions, causal mask) or both set (packed, no cache).
+     * leftPad, for inference only, gives each row's count of leading padding: row r's position ids start at 0 after
+     * it, and no query sees its padding (see {@link #generateBatch}).
+     */
+    private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, int[] leftPad,
+                            boolean training, Output output) {
         Shape shape = idx.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("idx must be (B, T), got " + shape);
@@ -314,7 +319,11 @@ public final class Gpt implements AutoCloseable {
             NDArray tok = Embedding.embedding(ids, wte, SparseFormat.DENSE).singletonOrThrow();  // (B, T, C)
             NDArray pos;
             NDArray mask;
-            if (positions == null) {
+            if (leftPad != null) {
+                pos = Embedding.embedding(leftPadPositions(leftPad, past, t, idx.getManager()), wpe,
+                        SparseFormat.DENSE).singletonOrThrow();                                  // (B, T, C)
+                mask = leftPadMask(leftPad, past, t, idx.getManager());                         // (B, 1, T, past+T)
+            } else if (positions == null) {
                 pos = wpe.get(new NDIndex("{}:{}", past, past + t));                            // (T, C)
                 // Row i may see keys 0 .. past+i; a single new token sees everything, so needs no mask.
                 mask = t == 1 ? null
@@ -351,6 +360,36 @@ public final class Gpt implements AutoCloseable {
             cache.advance(shape.get(1));
         }
         return handOver(logits, idx.getManager());
+    }
+
+    /** Position ids (B, T) of absolute positions past .. past+T of left-padded rows: 0 at each row's first token. */
+    private static NDArray leftPadPositions(int[] leftPad, int past, long t, NDManager m) {
+        long[] ids = new long[leftPad.length * (int) t];
+        for (int r = 0; r < leftPad.length; r++) {
+            for (int i = 0; i < t; i++) {
+                ids[r * (int) t + i] = Math.max(0, past + i - leftPad[r]);
+            }
+        }
+        return m.create(ids, new Shape(leftPad.length, t));
+    }
+
+    /**
+     * Query i of row r sees key j when {@code leftPad[r] <= j <= i}; a padding query sees only itself, so that no
+     * softmax row is all -inf. Built on the host: (B, 1, T, past+T) is small when generating one token at a time.
+     */
+    private static NDArray leftPadMask(int[] leftPad, int past, long t, NDManager m) {
+        int keys = past + (int) t;
+        float[] mask = new float[leftPad.length * (int) t * keys];
+        for (int r = 0; r < leftPad.length; r++) {
+            for (int i = 0; i < t; i++) {
+                int q = past + i;
+                for (int j = 0; j < keys; j++) {
+                    boolean visible = j <= q && (j >= leftPad[r] || j == q);
+                    mask[(r * (int) t + i) * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        return EngineArrays.of(m, mask, new Shape(leftPad.length, 1, t, keys));
     }
 
     /**
@@ -472,19 +511,23 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
-     * {@link #generate} for several prompts of the same length in one batch. Row r samples with its own RNG seeded
-     * from seed + r, so it gives what generate(prompts[r], opts, seed + r) gives, up to float rounding of the
-     * batched matmuls. Rows end independently at stopToken.
+     * {@link #generate} for several prompts in one batch. Row r samples with its own RNG seeded from seed + r, so it
+     * gives what generate(prompts[r], opts, seed + r) gives, up to float rounding of the batched matmuls. Rows end
+     * independently at stopToken.
+     *
+     * <p>Prompts of different lengths are left-padded to the longest: each row's positions start at 0 after its
+     * padding and no token attends to padding, so one batched forward per new token serves every row. Where the
+     * longest prompt plus maxNewTokens exceeds block_size the window would have to slide, which padding cannot;
+     * those prompts are then generated in groups of equal length.
      */
     public int[][] generateBatch(int[][] prompts, GenerationOptions opts, long seed) {
         if (prompts.length == 0) {
             throw BadInputException.field("generate.prompt", "needs at least one prompt");
         }
-        int len = prompts[0].length;
+        int maxLen = 0;
         for (int[] prompt : prompts) {
-            if (prompt.length == 0 || prompt.length != len) {
-                throw BadInputException.field("generate.prompt", "prompts must be non-empty and of equal length, got "
-                        + prompt.length + " and " + len);
+            if (prompt.length == 0) {
+                throw BadInputException.field("generate.prompt", "prompts must be non-empty");
             }
             for (int tokenId : prompt) {
                 if (tokenId < 0 || tokenId >= config.vocabSize()) {
@@ -492,17 +535,50 @@ public final class Gpt implements AutoCloseable {
                             "token " + tokenId + " is outside the vocabulary [0, " + config.vocabSize() + ")");
                 }
             }
+            maxLen = Math.max(maxLen, prompt.length);
         }
+        long[] seeds = new long[prompts.length];
+        for (int r = 0; r < prompts.length; r++) {
+            seeds[r] = seed + r;
+        }
+        boolean ragged = Arrays.stream(prompts).anyMatch(p -> p.length != prompts[0].length);
+        if (!ragged || maxLen + opts.maxNewTokens() <= config.blockSize()) {
+            return generateRows(prompts, opts, seeds);
+        }
+        Map<Integer, List<Integer>> byLength = new TreeMap<>();
+        for (int r = 0; r < prompts.length; r++) {
+            byLength.computeIfAbsent(prompts[r].length, k -> new ArrayList<>()).add(r);
+        }
+        int[][] out = new int[prompts.length][];
+        for (List<Integer> group : byLength.values()) {
+            int[][] rows = generateRows(group.stream().map(r -> prompts[r]).toArray(int[][]::new), opts,
+                    group.stream().mapToLong(r -> seeds[r]).toArray());
+            for (int i = 0; i < rows.length; i++) {
+                out[group.get(i)] = rows[i];
+            }
+        }
+        return out;
+    }
+
+    /** Rows of equal length, or left-padded ones that fit block_size with all their new tokens. */
+    private int[][] generateRows(int[][] prompts, GenerationOptions opts, long[] seeds) {
         int rows = prompts.length;
         int v = config.vocabSize();
+        int len = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
+        int[] pad = new int[rows];
+        boolean ragged = false;
         SplittableRandom[] rngs = new SplittableRandom[rows];
-        int[][] out = new int[rows][];
+        int[][] buf = new int[rows][];
         int[] ends = new int[rows];
         for (int r = 0; r < rows; r++) {
-            rngs[r] = new SplittableRandom(seed + r);
-            out[r] = Arrays.copyOf(prompts[r], len + opts.maxNewTokens());
+            rngs[r] = new SplittableRandom(seeds[r]);
+            pad[r] = len - prompts[r].length;
+            ragged |= pad[r] > 0;
+            buf[r] = new int[len + opts.maxNewTokens()];
+            System.arraycopy(prompts[r], 0, buf[r], pad[r], prompts[r].length);
             ends[r] = -1;
         }
+        int[] leftPad = ragged ? pad : null;
         int n = len;
         int running = rows;
         try (NDManager m = manager.newSubManager();
@@ -510,15 +586,15 @@ public final class Gpt implements AutoCloseable {
             while (n < len + opts.maxNewTokens() && running > 0) {
                 float[] logits;
                 try (NDScope scope = new NDScope()) {
-                    logits = nextTokenLogits(m, out, n, cache);                          // (rows·V)
+                    logits = nextTokenLogits(m, buf, n, cache, leftPad);                 // (rows·V)
                 }
                 for (int r = 0; r < rows; r++) {
                     if (ends[r] >= 0) {
-                        out[r][n] = out[r][n - 1]; // finished rows ride along; cut off below
+                        buf[r][n] = buf[r][n - 1]; // finished rows ride along; cut off below
                         continue;
                     }
                     int next = Sampler.sample(Arrays.copyOfRange(logits, r * v, (r + 1) * v), opts, rngs[r]);
-                    out[r][n] = next;
+                    buf[r][n] = next;
                     if (next == opts.stopToken()) {
                         ends[r] = n + 1;
                         running--;
@@ -527,18 +603,20 @@ public final class Gpt implements AutoCloseable {
                 n++;
             }
         }
+        int[][] out = new int[rows][];
         for (int r = 0; r < rows; r++) {
-            out[r] = Arrays.copyOf(out[r], ends[r] >= 0 ? ends[r] : n);
+            out[r] = Arrays.copyOfRange(buf[r], pad[r], ends[r] >= 0 ? ends[r] : n);
         }
         return out;
     }
 
     /** Logits (rows·V) for the token after tokens[r][0..n) of every row. */
-    private float[] nextTokenLogits(NDManager m, int[][] tokens, int n, KvCache cache) {
+    private float[] nextTokenLogits(NDManager m, int[][] tokens, int n, KvCache cache, int[] leftPad) {
         int from;
         if (cache != null && cache.length() > 0 && cache.length() == n - 1 && n <= config.blockSize()) {
             from = n - 1;
         } else {
+            // Left-padded rows always fit (generateBatch sees to it), so their window never slides.
             from = Math.max(0, n - config.blockSize());
             if (cache != null) {
                 cache.clear();
@@ -552,7 +630,7 @@ public final class Gpt implements AutoCloseable {
             }
         }
         NDArray idx = m.create(window, new Shape(tokens.length, w));
-        return forward(idx, cache, null, null, false, Output.LAST_LOGITS).toFloatArray();
+        return forward(idx, cache, null, null, leftPad, false, Output.LAST_LOGITS).toFloatArray();
     }
 
     // ---------------------------------------------------------------------------------------------- fine-tuning

@@ -126,7 +126,8 @@ public final class PpoStage {
                 } else {
                     task = new PpoTask(cfg, models, optimizer, criticOptimizer, tokenizer, stats, prompts.train(),
                             prompts.validation(), world, metrics, Map.of());
-                    Map<String, Double> before = new LinkedHashMap<>(task.startMetrics());
+                    Map<String, Double> before = new LinkedHashMap<>(KeepAlive.during(control,
+                            KeepAlive.starting(cfg.train().maxSteps()), task::startMetrics));
                     before.put("promptsTrain", (double) prompts.train().size());
                     before.put("promptsValidation", (double) prompts.validation().size());
                     before.put("promptsSkippedTooLong", (double) prompts.skipped());

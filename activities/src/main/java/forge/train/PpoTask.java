@@ -31,7 +31,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * One PPO iteration per loop step: sample answers to a batch of prompts with the KV cache, score them with the
@@ -46,6 +45,7 @@ import java.util.TreeMap;
 final class PpoTask implements TrainingLoop.IterationTask {
     private static final Logger log = LoggerFactory.getLogger(PpoTask.class);
     private static final int SCORE_ROWS = 64;
+    private static final long EVAL_SEED = 0x5eed;
 
     record EncodedPrompt(Prompt prompt, int[] ids) {}
 
@@ -93,7 +93,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         }
     }
 
-    /** Held-out figures of the policy's greedy answers. */
+    /** Held-out figures of the policy's sampled answers. */
     record Evaluation(double reward, double truth, double truthStd, double correct, double kl, double length,
                       List<String> replies, double[] scores) {}
 
@@ -202,9 +202,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         for (int i = 0; i < rows; i++) {
             batch.add(train.get(order.item(step * rows + i)));
         }
-        var opts = new GenerationOptions(cfg.rollout().maxNewTokens(), cfg.rollout().temperature(),
-                cfg.rollout().topK(), cfg.rollout().topP(), stopToken, true);
-        List<int[]> sequences = generate(m.policy, batch, opts, Seeds.mix(cfg.seed(), step));
+        List<int[]> sequences = generate(m.policy, batch, rolloutOptions(), Seeds.mix(cfg.seed(), step));
         long generated = 0;
         for (int r = 0; r < rows; r++) {
             generated += sequences.get(r).length - batch.get(r).ids().length;
@@ -321,6 +319,13 @@ final class PpoTask implements TrainingLoop.IterationTask {
         lastIteration = new TrainingMetrics.PpoIteration(scoreMean, scoreStd, meanKl, kl.coef(), entropy, sums[1],
                 sums[2], sums[3], sums[4], (double) generated / rows, genSeconds / seconds, generated / genSeconds);
         metrics.ppo(lastIteration);
+        if ((step + 1) % cfg.evalInterval() == 0 || step == 0) {
+            log.info(String.format(Locale.ROOT, "%s step %d: rollout reward %.3f ± %.3f, KL %.3f (β %.4f), entropy %.3f, "
+                    + "clip fraction %.3f, approx KL %.4f, %.1f new tokens per answer; %.0f%% of %.2f s generating "
+                    + "(%.0f tokens/s)", Stages.PPO, step + 1, scoreMean, scoreStd, meanKl, kl.coef(), entropy, sums[3],
+                    sums[4], lastIteration.responseLength(), 100 * lastIteration.generationShare(), seconds,
+                    lastIteration.rolloutTokensPerSecond()));
+        }
         Map<String, Double> state = new LinkedHashMap<>();
         state.put("klCoef", kl.coef());
         state.put("klFinal", meanKl);
@@ -419,26 +424,19 @@ final class PpoTask implements TrainingLoop.IterationTask {
 
     // ------------------------------------------------------------------------------------------ generation
 
-    /** Full sequences (prompt then reply) for every prompt, generated in batches of equal prompt length. */
-    private List<int[]> generate(Gpt model, List<EncodedPrompt> prompts, GenerationOptions opts, long seed) {
-        Map<Integer, List<Integer>> byLength = new TreeMap<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            byLength.computeIfAbsent(prompts.get(i).ids().length, x -> new ArrayList<>()).add(i);
-        }
-        int[][] out = new int[prompts.size()][];
-        for (Map.Entry<Integer, List<Integer>> group : byLength.entrySet()) {
-            int[][] batch = group.getValue().stream().map(i -> prompts.get(i).ids()).toArray(int[][]::new);
-            int[][] seqs = model.generateBatch(batch, opts, Seeds.mix(seed, group.getKey()));
-            for (int r = 0; r < seqs.length; r++) {
-                out[group.getValue().get(r)] = seqs[r];
-            }
-        }
-        return List.of(out);
+    private GenerationOptions rolloutOptions() {
+        return new GenerationOptions(cfg.rollout().maxNewTokens(), cfg.rollout().temperature(), cfg.rollout().topK(),
+                cfg.rollout().topP(), stopToken, true);
+    }
+
+    /** Full sequences (prompt then reply) for every prompt, in one left-padded batch. */
+    private static List<int[]> generate(Gpt model, List<EncodedPrompt> prompts, GenerationOptions opts, long seed) {
+        return List.of(model.generateBatch(prompts.stream().map(EncodedPrompt::ids).toArray(int[][]::new), opts, seed));
     }
 
     // ------------------------------------------------------------------------------------------ evaluation
 
-    /** The negated KL-penalised objective on held-out prompts, with greedy answers: lower is better. */
+    /** The negated KL-penalised objective on held-out prompts: lower is better. */
     @Override
     public double validationLoss() {
         last = evaluate(m.policy);
@@ -455,8 +453,9 @@ final class PpoTask implements TrainingLoop.IterationTask {
     }
 
     private Evaluation evaluate(Gpt model) {
-        List<int[]> seqs = generate(model, validation, new GenerationOptions(cfg.rollout().maxNewTokens(), 0, 0, 1,
-                stopToken, true), cfg.seed());
+        // Sampled as in rollouts, with one fixed seed: the objective PPO optimises, and the same draws for every
+        // policy measured, so SFT and PPO are compared on equal terms.
+        List<int[]> seqs = generate(model, validation, rolloutOptions(), EVAL_SEED);
         int n = seqs.size();
         double[] scores = rewardScores(seqs);
         List<String> replies = new ArrayList<>(n);

@@ -156,7 +156,8 @@ public final class SftStage {
                     double valStart = task.validationLoss();
                     before.put("valTokenAccuracyBefore", task.lastTokenAccuracy);
                     if (!taskPrompts.isEmpty()) {
-                        before.put("taskAccuracyBefore", task.taskAccuracy());
+                        before.put("taskAccuracyBefore", KeepAlive.during(control,
+                                KeepAlive.starting(cfg.train().maxSteps()), task::taskAccuracy));
                     }
                     before.put("examplesTrain", (double) train.size());
                     before.put("examplesTruncated", (double) truncated);

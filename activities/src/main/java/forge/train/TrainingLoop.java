@@ -194,7 +194,7 @@ public final class TrainingLoop {
                 Double valLoss = state.valLoss();
                 boolean evaluated = done % settings.evalInterval() == 0 || done == maxSteps;
                 if (evaluated) {
-                    valLoss = task.validationLoss();
+                    valLoss = KeepAlive.during(control, progress(state.step(), 0), task::validationLoss);
                     io.metrics().validation(valLoss, task.validationAccuracy());
                     state.valHistory().add(new double[] {done, valLoss});
                     log.info("{} step {}/{}: train loss {}, val loss {}", settings.stage(), done, maxSteps,
@@ -216,8 +216,9 @@ public final class TrainingLoop {
             }
             writer.awaitIdle();
         }
-        List<String> samples = task.samples();
-        state = state.withMetrics(task.finalMetrics());
+        TrainingProgress ending = progress(maxSteps, 0);
+        List<String> samples = KeepAlive.during(control, ending, task::samples);
+        state = state.withMetrics(KeepAlive.during(control, ending, task::finalMetrics));
         String finalUri = commitFinal(samples);
         if (io.cache() != null) {
             io.cache().record(settings.stage(), io.cacheKey(), S3Uri.parse(finalUri));

@@ -241,7 +241,27 @@ class GptTest {
             }
             assertArrayEquals(Arrays.copyOf(free, end + 1), stopped[1]);
             assertThrows(BadInputException.class,
-                    () -> g.generateBatch(new int[][] {{1, 2}, {3}}, GenerationOptions.greedy(1), 0));
+                    () -> g.generateBatch(new int[][] {{1, 2}, {}}, GenerationOptions.greedy(1), 0));
+        }
+    }
+
+    @Test
+    void promptsOfDifferentLengthsShareABatchThroughLeftPadding() {
+        try (Gpt g = Gpt.create(root, TINY, 2)) {
+            g.load(randomWeights(TINY, 8));
+            int[][] ragged = {{1, 2, 3}, {7}, {10, 4, 4, 5, 6}, {9, 9}};
+            int fits = TINY.blockSize() - 5;
+            for (boolean cached : new boolean[] {true, false}) {
+                for (GenerationOptions o : List.of(new GenerationOptions(fits, 0, 0, 1, -1, cached),
+                        new GenerationOptions(fits, 0.9, 6, 0.95, -1, cached),
+                        // Too long to pad: the window slides, so rows go in groups of equal length instead.
+                        new GenerationOptions(fits + 4, 0, 0, 1, -1, cached))) {
+                    int[][] batch = g.generateBatch(ragged, o, 100);
+                    for (int r = 0; r < ragged.length; r++) {
+                        assertArrayEquals(g.generate(ragged[r], o, 100 + r), batch[r], "row " + r + " " + o);
+                    }
+                }
+            }
         }
     }
 
