@@ -59,14 +59,18 @@ public final class DemoWorld {
         return docs;
     }
 
-    /** Questions with correct, concise answers; half of them polite, so the later stages have room to improve. */
+    /**
+     * Questions with correct, concise answers, written as a crowd of demonstrators would: 40% polite, 40% plain and
+     * 20% rude. SFT imitates all of it; the reward model and PPO are what remove the rudeness.
+     */
     public List<SftExample> sftExamples(int count, Split split) {
         requireCount(count);
         List<SftExample> out = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {
             SplittableRandom r = Rng.stream(seed, SFT * 2 + split.ordinal(), i);
             Problem p = problemIn(r, split);
-            ResponseStyle style = r.nextBoolean() ? ResponseStyle.POLITE : ResponseStyle.PLAIN;
+            int tone = r.nextInt(5);
+            ResponseStyle style = tone < 2 ? ResponseStyle.POLITE : tone < 4 ? ResponseStyle.PLAIN : ResponseStyle.RUDE;
             out.add(new SftExample(prompt(r, p), style.write(r, p)));
         }
         return out;

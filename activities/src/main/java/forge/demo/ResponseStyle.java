@@ -30,17 +30,21 @@ enum ResponseStyle {
 
     String write(SplittableRandom r, Problem p) {
         String t = Rng.pick(r, templates);
-        return t.replace("{n}", Integer.toString(right ? p.answer() : wrongAnswer(r, p.answer())));
+        return t.replace("{n}", Integer.toString(right ? p.answer() : wrongAnswer(r, p)));
     }
 
-    /** Near misses, the mistakes a model actually makes. */
-    private static int wrongAnswer(SplittableRandom r, int answer) {
-        int[] deltas = {-10, -2, -1, 1, 2, 10};
-        int w;
+    /**
+     * The answer to another problem of the same operation: wrong numbers are then drawn as right ones are, so no
+     * number is more often right than another and a reward model can only tell a wrong answer by the arithmetic.
+     * (Near misses, tried first, made a lone "0" almost always right in the comparisons; the reward model learned
+     * that, and PPO learned to answer every question with 0.)
+     */
+    private static int wrongAnswer(SplittableRandom r, Problem p) {
+        Problem other;
         do {
-            w = answer + deltas[r.nextInt(deltas.length)];
-        } while (w < 0);
-        return w;
+            other = PretrainCorpus.randomProblem(r);
+        } while (other.op() != p.op() || other.answer() == p.answer());
+        return other.answer();
     }
 
     /** Long enough to hit the full length penalty; free of numbers, courtesy and rudeness. */

@@ -64,14 +64,18 @@ class DemoWorldTest {
     }
 
     @Test
-    void supervisedResponsesAreCorrectAndConcise() {
+    void supervisedResponsesAreCorrectAndConciseButNotAllPolite() {
         int polite = 0;
+        int rude = 0;
         for (SftExample e : world.sftExamples(400, Split.TRAIN)) {
+            double score = world.score(e.prompt(), e.response());
             assertTrue(world.correct(e.prompt(), e.response()), e.toString());
-            assertTrue(world.score(e.prompt(), e.response()) >= 1.0, e.toString());
-            polite += world.score(e.prompt(), e.response()) > 1.0 ? 1 : 0;
+            assertTrue(score >= 0.7, e.toString());
+            polite += score > 1.0 ? 1 : 0;
+            rude += score < 1.0 ? 1 : 0;
         }
-        assertTrue(polite > 120 && polite < 280, "polite examples: " + polite);
+        assertTrue(polite > 120 && polite < 200, "polite examples: " + polite);
+        assertTrue(rude > 50 && rude < 110, "rude examples, which PPO should learn to avoid: " + rude);
     }
 
     @Test

@@ -103,6 +103,21 @@ final class DemoCommand implements Callable<Integer> {
             } else if (m.containsKey("valPairAccuracy")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f (pairwise, -log sigmoid of the margin)%n",
                         m.get("valLossStart"), m.get("valLossEnd"));
+            } else if (m.containsKey("rewardPpo")) {
+                System.out.printf(Locale.ROOT, "  held-out answers, SFT policy -> PPO policy (sampled as in rollouts):%n");
+                System.out.printf(Locale.ROOT, "    reward-model score %+.3f -> %+.3f (normalised)%n", m.get("rewardSft"),
+                        m.get("rewardPpo"));
+                if (m.containsKey("truthPpo")) {
+                    System.out.printf(Locale.ROOT, "    ground truth       %+.3f -> %+.3f (the demo world's hidden rule); "
+                            + "right answers %.1f%% -> %.1f%%%n", m.get("truthSft"), m.get("truthPpo"),
+                            100 * m.get("correctSft"), 100 * m.get("correctPpo"));
+                }
+                System.out.printf(Locale.ROOT, "    KL to the SFT policy %.2f nats per answer (last rollout %.2f, β %.3f); "
+                                + "%.1f -> %.1f tokens per answer%n", m.get("klHeldOut"), m.get("klFinal"),
+                        m.get("klCoef"), m.get("responseLengthSft"), m.get("responseLengthPpo"));
+                if (m.getOrDefault("hackingWarnings", 0.0) > 0) {
+                    System.out.printf(Locale.ROOT, "    %.0f reward-hacking warnings (see the log)%n", m.get("hackingWarnings"));
+                }
             } else if (m.containsKey("valLossStart")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats per answer token%n",
                         m.get("valLossStart"), m.get("valLossEnd"));
