@@ -143,9 +143,10 @@ final class PpoTask implements TrainingLoop.IterationTask {
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("rewardSft", last.reward());
         if (world != null) {
-            out.put("truthSft", last.truth());
-            out.put("truthStdSft", last.truthStd());
-            out.put("correctSft", last.correct());
+            // DESIGN.md's contract: truth* is the fraction of held-out prompts answered right.
+            out.put("truthSft", last.correct());
+            out.put("truthScoreSft", last.truth());
+            out.put("truthScoreStdSft", last.truthStd());
         }
         out.put("responseLengthSft", last.length());
         out.put("klCoef", kl.coef());
@@ -559,9 +560,9 @@ final class PpoTask implements TrainingLoop.IterationTask {
             warn("kl", String.format(Locale.ROOT, "held-out KL to the reference is %.2f nats per response, over "
                     + "monitors.kl = %.2f", e.kl(), mon.kl()));
         }
-        if (world != null && start.containsKey("truthSft")) {
+        if (world != null && start.containsKey("truthScoreSft")) {
             double rewardGain = e.reward() - start.get("rewardSft");
-            double truthGain = (e.truth() - start.get("truthSft")) / Math.max(start.get("truthStdSft"), 1e-6);
+            double truthGain = (e.truth() - start.get("truthScoreSft")) / Math.max(start.get("truthScoreStdSft"), 1e-6);
             if (rewardGain - truthGain > mon.rewardGap()) {
                 warn("reward_gap", String.format(Locale.ROOT, "the reward model's score rose %.2f std while the "
                         + "ground truth moved %.2f std: the policy may be gaming the reward model", rewardGain,
@@ -582,8 +583,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
         Map<String, Double> after = new LinkedHashMap<>();
         after.put("rewardPpo", last.reward());
         if (world != null) {
-            after.put("truthPpo", last.truth());
-            after.put("correctPpo", last.correct());
+            after.put("truthPpo", last.correct());
+            after.put("truthScorePpo", last.truth());
         }
         after.put("responseLengthPpo", last.length());
         after.put("klHeldOut", last.kl());

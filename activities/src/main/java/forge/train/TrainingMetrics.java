@@ -116,7 +116,7 @@ public final class TrainingMetrics {
         stepsLost.increment(steps);
     }
 
-    void ppo(PpoIteration it) {
+    public void ppo(PpoIteration it) {
         if (ppo.getAndSet(it) == null) {
             ppoGauge("forge_ppo_reward_mean", "mean normalised reward-model score of the rollout", PpoIteration::rewardMean);
             ppoGauge("forge_ppo_reward_std", "standard deviation of the rollout's normalised scores", PpoIteration::rewardStd);
@@ -139,7 +139,7 @@ public final class TrainingMetrics {
     }
 
     /** A reward-hacking monitor tripped (response length, KL, or the reward-model/ground-truth gap). */
-    void hackingWarning(String monitor) {
+    public void hackingWarning(String monitor) {
         Counter.builder("forge_ppo_hacking_warnings").description("reward-hacking monitors that tripped")
                 .tags(tags.and("monitor", monitor)).register(registry).increment();
     }

@@ -125,7 +125,7 @@ class PpoStageTest {
             assertArrayEquals(a.file(file), b.file(file), file + " differs after a stop and resume");
         }
         Map<String, Double> m = straight.metrics();
-        for (String key : List.of("rewardSft", "rewardPpo", "truthSft", "truthPpo", "correctSft", "correctPpo",
+        for (String key : List.of("rewardSft", "rewardPpo", "truthSft", "truthPpo", "truthScoreSft", "truthScorePpo",
                 "klFinal", "klHeldOut", "klCoef", "responseLengthSft", "responseLengthPpo")) {
             assertNotNull(m.get(key), key + " missing from " + m);
             assertTrue(Double.isFinite(m.get(key)), key + " = " + m.get(key));

@@ -47,6 +47,12 @@ class DemoCommandTest {
             assertTrue(reward.has(key), "reward." + key + " in " + reward);
         }
         assertTrue(s.get("stages").get("reward").get("checkpoint").asText().endsWith("/reward/final"));
+        JsonNode ppo = s.get("stages").get("ppo").get("metrics");
+        for (String key : new String[] {"rewardSft", "rewardPpo", "truthSft", "truthPpo", "klFinal"}) {
+            assertTrue(ppo.has(key) && Double.isFinite(ppo.get(key).asDouble()), "ppo." + key + " in " + ppo);
+        }
+        assertTrue(ppo.get("truthPpo").asDouble() >= 0 && ppo.get("truthPpo").asDouble() <= 1,
+                "truth* is the fraction of held-out prompts answered right: " + ppo);
         String runDir = "forge-home/s3/forge/runs/" + s.get("runId").asText();
         assertTrue(Files.exists(dir.resolve(runDir).resolve("pretrain/final/MANIFEST.json")), "checkpoints on disk where the demo says");
         assertTrue(Files.exists(dir.resolve(runDir).resolve("summary.json")), "summary.json next to the checkpoints");

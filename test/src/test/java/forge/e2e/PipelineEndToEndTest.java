@@ -99,12 +99,12 @@ class PipelineEndToEndTest {
     void aSpecCanStartAtALaterStageFromAGivenCheckpoint() throws Exception {
         // An earlier run's pretraining output, fine-tuned by a run that has no pretrain stage.
         ObjectNode pretrainOnly = TestStack.tinyPipeline(60, 20, 60);
-        ((ObjectNode) pretrainOnly.get("stages")).remove(List.of("sft", "reward"));
+        ((ObjectNode) pretrainOnly.get("stages")).remove(List.of("sft", "reward", "ppo"));
         PipelineResult base = stack.start("e2e-base", pretrainOnly).getResult(2, TimeUnit.MINUTES, PipelineResult.class);
         String parent = base.stages().get("pretrain").checkpoint();
 
         ObjectNode sftOnly = TestStack.tinyPipeline(60, 20, 60);
-        ((ObjectNode) sftOnly.get("stages")).remove(List.of("pretrain", "reward"));
+        ((ObjectNode) sftOnly.get("stages")).remove(List.of("pretrain", "reward", "ppo"));
         ObjectNode sft = (ObjectNode) sftOnly.get("stages").get("sft");
         sft.put("init_from", parent + "/");
         PipelineResult result = stack.start("e2e-from-sft", sftOnly).getResult(2, TimeUnit.MINUTES, PipelineResult.class);

@@ -126,7 +126,7 @@ final class TestStack implements AutoCloseable {
     }
 
     /**
-     * Pretraining, SFT and a reward model, tiny: a 64-token context holds most demo questions with their answers,
+     * Pretraining, SFT, a reward model and PPO, tiny: a 64-token context holds most demo questions with their answers,
      * and each stage reads the previous stage's output through the workflow.
      */
     static ObjectNode tinyPipeline(int pretrainSteps, int sftSteps, int checkpointEvery) {
@@ -152,6 +152,20 @@ final class TestStack implements AutoCloseable {
                     checkpoint: {interval_steps: %d, interval_seconds: 3600, keep_last: 2}
                     sample: {count: 1}
                     """.formatted(sftSteps, checkpointEvery)));
+            // A PPO iteration is a rollout and its updates: a fifth as many as the other stages' steps.
+            spec.with("stages").set("ppo", YAML.readTree("""
+                    heartbeat_timeout_seconds: 5
+                    seed: 45
+                    data:
+                      sources: [{path: "demo:prompts?seed=3&count=200"}]
+                      validation: [{path: "demo:prompts?seed=3&count=8&split=held_out"}]
+                    rollout: {max_new_tokens: 8}
+                    ppo: {epochs: 1, mini_batches: 2}
+                    train: {max_steps: %d, batch_size: 8, learning_rate: 1.0e-4}
+                    eval: {interval: 100, prompts: 8}
+                    checkpoint: {interval_steps: %d, interval_seconds: 3600, keep_last: 2}
+                    sample: {count: 1}
+                    """.formatted(Math.max(2, sftSteps / 5), Math.max(1, checkpointEvery / 5))));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

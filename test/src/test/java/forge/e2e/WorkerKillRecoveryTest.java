@@ -27,13 +27,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Durability proven by killing things: a GPU worker process is SIGKILLed mid-stage after a checkpoint in each of
- * pretraining, fine-tuning and reward modeling; new ones take over, and every stage's final weights and optimizer
+ * pretraining, fine-tuning, reward modeling and PPO; new ones take over, and every stage's final weights and optimizer
  * state must be bit-identical to an uninterrupted run's.
  */
 class WorkerKillRecoveryTest {
     private static final int PRETRAIN_STEPS = 300;
     private static final int SFT_STEPS = 300;
     private static final int CHECKPOINT_EVERY = 50;
+    /** TestStack.tinyPipeline gives PPO a fifth of the steps, checkpointing every tenth iteration. */
+    private static final int PPO_STEPS = SFT_STEPS / 5;
 
     /** Kept when the test fails: the worker logs in it say why. */
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
@@ -47,6 +49,7 @@ class WorkerKillRecoveryTest {
             TestStack.pretrain(spec).put("cache", false); // both runs must really train
             spec.with("stages").with("sft").put("cache", false);
             spec.with("stages").with("reward").put("cache", false);
+            spec.with("stages").with("ppo").put("cache", false);
 
             Process clean = stack.externalWorker(Role.GPU, dir.resolve("worker-clean.log"));
             PipelineResult uninterrupted = stack.start("kill-baseline", spec)
@@ -63,11 +66,13 @@ class WorkerKillRecoveryTest {
             killAfterCheckpoint(second, store(stack, "kill-victim", "sft"), SFT_STEPS, dir.resolve("worker-second.log"));
             Process third = stack.externalWorker(Role.GPU, dir.resolve("worker-third.log"));
             killAfterCheckpoint(third, store(stack, "kill-victim", "reward"), SFT_STEPS, dir.resolve("worker-third.log"));
+            Process fourth = stack.externalWorker(Role.GPU, dir.resolve("worker-fourth.log"));
+            killAfterCheckpoint(fourth, store(stack, "kill-victim", "ppo"), PPO_STEPS, dir.resolve("worker-fourth.log"));
 
             stack.externalWorker(Role.GPU, dir.resolve("worker-rescue.log"));
             PipelineResult recovered = run.getResult(5, TimeUnit.MINUTES, PipelineResult.class);
             assertEquals(PipelineState.COMPLETED, recovered.state(), log(dir.resolve("worker-rescue.log")));
-            for (String stage : new String[] {"pretrain", "sft", "reward"}) {
+            for (String stage : new String[] {"pretrain", "sft", "reward", "ppo"}) {
                 assertTrue(recovered.stages().get(stage).metrics().get("resumes") >= 1,
                         stage + " must have resumed from a checkpoint, not started over");
                 LoadedCheckpoint a = store(stack, "kill-baseline", stage).loadFinal().orElseThrow();
@@ -75,12 +80,19 @@ class WorkerKillRecoveryTest {
                 assertEquals(sha256(a.file("model.safetensors")), sha256(b.file("model.safetensors")),
                         stage + " weights after kill -9 and resume must equal the uninterrupted run's");
                 assertArrayEquals(a.file("optimizer.safetensors"), b.file("optimizer.safetensors"), stage);
+                if (stage.equals("ppo")) {
+                    assertArrayEquals(a.file("value_model.safetensors"), b.file("value_model.safetensors"), stage);
+                }
                 assertFalse(new ObjectMapper().readTree(b.file("state.json")).get("resumes").asInt() == 0);
             }
             assertEquals(uninterrupted.stages().get("sft").metrics().get("taskAccuracyAfter"),
                     recovered.stages().get("sft").metrics().get("taskAccuracyAfter"));
             assertEquals(uninterrupted.stages().get("reward").metrics().get("valPairAccuracy"),
                     recovered.stages().get("reward").metrics().get("valPairAccuracy"));
+            for (String key : new String[] {"rewardPpo", "truthPpo", "klCoef", "klFinal"}) {
+                assertEquals(uninterrupted.stages().get("ppo").metrics().get(key),
+                        recovered.stages().get("ppo").metrics().get(key), "ppo " + key);
+            }
 
             // The workers' log file is for machines: one JSON object per event, naming the run, stage and attempt.
             List<JsonNode> events = new ArrayList<>();

@@ -109,8 +109,8 @@ final class DemoCommand implements Callable<Integer> {
                         m.get("rewardPpo"));
                 if (m.containsKey("truthPpo")) {
                     System.out.printf(Locale.ROOT, "    ground truth       %+.3f -> %+.3f (the demo world's hidden rule); "
-                            + "right answers %.1f%% -> %.1f%%%n", m.get("truthSft"), m.get("truthPpo"),
-                            100 * m.get("correctSft"), 100 * m.get("correctPpo"));
+                            + "right answers %.1f%% -> %.1f%%%n", m.get("truthScoreSft"), m.get("truthScorePpo"),
+                            100 * m.get("truthSft"), 100 * m.get("truthPpo"));
                 }
                 System.out.printf(Locale.ROOT, "    KL to the SFT policy %.2f nats per answer (last rollout %.2f, β %.3f); "
                                 + "%.1f -> %.1f tokens per answer%n", m.get("klHeldOut"), m.get("klFinal"),

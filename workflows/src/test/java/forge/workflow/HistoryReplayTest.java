@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class HistoryReplayTest {
     @ParameterizedTest
-    @ValueSource(strings = {"completed", "paused-resumed", "cancelled", "bad-config", "three-stages", "retried"})
+    @ValueSource(strings = {"completed", "paused-resumed", "cancelled", "bad-config", "three-stages", "four-stages", "retried"})
     void releasedHistoriesReplay(String name) throws Exception {
         WorkflowReplayer.replayWorkflowExecutionFromResource("histories/" + name + ".json", TrainingPipelineImpl.class);
     }
