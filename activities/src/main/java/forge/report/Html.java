@@ -95,7 +95,7 @@ final class Html {
             return v > 0 ? "∞" : "-∞";
         }
         String k = key == null ? "" : key.toLowerCase(Locale.ROOT);
-        if (k.contains("accuracy")) {
+        if (k.contains("accuracy") || k.equals("truth") || k.equals("truthsft") || k.equals("truthppo")) {
             return String.format(Locale.ROOT, "%.1f%%", 100 * v);
         }
         if (k.endsWith("seconds")) {
@@ -122,7 +122,8 @@ final class Html {
     }
 
     /**
-     * Pairs {@code valLossStart}/{@code valLossEnd}, {@code XBefore}/{@code XAfter} and {@code XBefore}/{@code X}
+     * Pairs {@code valLossStart}/{@code valLossEnd}, {@code XBefore}/{@code XAfter}, {@code XBefore}/{@code X} and
+     * {@code XSft}/{@code XPpo}
      * into before → after rows; every other figure is a row of its own, in the map's order.
      */
     static List<Row> rows(Map<String, Double> metrics) {
@@ -148,6 +149,12 @@ final class Html {
                     after = base;
                     name = base;
                 }
+            }
+            if (k.endsWith("Sft") && m.containsKey(k.substring(0, k.length() - 3) + "Ppo")) {
+                // PPO's figures of the SFT policy it started from and of the policy it trained.
+                before = k;
+                name = k.substring(0, k.length() - 3);
+                after = name + "Ppo";
             }
             if (before != null) {
                 used.add(before);

@@ -70,6 +70,19 @@ class StageReportTest {
     }
 
     @Test
+    void ppoFiguresOfTheSftAndPpoPoliciesStandSideBySide() {
+        TrainState s = TrainState.start("ppo", 1, -0.57, "s3://forge/runs/demo-1/sft/final/", null,
+                Map.of("rewardSft", 0.569, "truthSft", 0.241));
+        s = s.withMetrics(Map.of("rewardPpo", 1.309, "truthPpo", 0.256, "klFinal", 1.55));
+        String html = StageReport.html(s, summary(s), List.of(), "s3://forge/runs/demo-1/ppo/final");
+        assertTrue(html.matches("(?s).*<td>reward</td><td class=\"num\">0\\.5690</td><td>→</td>"
+                + "<td class=\"num\">1\\.3090</td>.*"), html);
+        assertTrue(html.matches("(?s).*<td>truth</td><td class=\"num\">24\\.1%</td><td>→</td>"
+                + "<td class=\"num\">25\\.6%</td>.*"), html);
+        assertTrue(html.contains("<td>klFinal</td>"), html);
+    }
+
+    @Test
     void escapesSamplesAndConfig() {
         TrainState s = state("pretrain", "</pre><script>alert('config')</script>");
         String html = StageReport.html(s, summary(s), List.of("<script>alert(\"sample\")</script> & <b>"), null);
