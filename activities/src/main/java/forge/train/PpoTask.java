@@ -56,7 +56,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         final Gpt reference;
         final Gpt reward;
         final Gpt critic;
-        /** (1, C) on the policy's trunk when there is no separate critic. */
+        /** (1, C) on the policy's trunk when there is no separate critic; zeros, so values start at 0. */
         final NDArray valueHead;
 
         Models(NDManager manager, Gpt policy, Gpt reference, Gpt reward, Gpt critic) {
@@ -89,7 +89,11 @@ final class PpoTask implements TrainingLoop.IterationTask {
         }
 
         void loadValueHead(Map<String, HostTensor> tensors) {
-            EngineArrays.copyInto(valueHead, tensors.get("v_head.weight"));
+            HostTensor v = tensors.get("v_head.weight");
+            if (v == null) {
+                throw new forge.errors.BadInputException("checkpoint value head is missing tensor v_head.weight");
+            }
+            EngineArrays.copyInto(valueHead, v);
         }
     }
 
@@ -329,7 +333,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         }
         Map<String, Double> state = new LinkedHashMap<>();
         state.put("klCoef", kl.coef());
-        state.put("klFinal", meanKl);
+        state.put("klRollout", meanKl);
         state.put("rolloutRewardFinal", scoreMean);
         state.put("hackingWarnings", hackingWarnings);
         return new TrainingLoop.Iteration(sums[0], tokenCount, last.lr(), last.gradNorm(), state);
@@ -587,7 +591,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
             after.put("truthScorePpo", last.truth());
         }
         after.put("responseLengthPpo", last.length());
-        after.put("klHeldOut", last.kl());
+        // DESIGN.md's klFinal: the exact KL on held-out prompts (the rollout estimate is klRollout).
+        after.put("klFinal", last.kl());
         after.put("hackingWarnings", hackingWarnings);
         log.info("{} held-out: reward {} → {}, KL {}", Stages.PPO, TrainingLoop.fmt(start.getOrDefault("rewardSft",
                 Double.NaN)), TrainingLoop.fmt(last.reward()), TrainingLoop.fmt(last.kl()));

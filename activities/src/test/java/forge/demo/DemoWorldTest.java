@@ -70,7 +70,7 @@ class DemoWorldTest {
         for (SftExample e : world.sftExamples(400, Split.TRAIN)) {
             double score = world.score(e.prompt(), e.response());
             assertTrue(world.correct(e.prompt(), e.response()), e.toString());
-            assertTrue(score >= 0.7, e.toString());
+            assertTrue(score >= 0.6, e.toString()); // right, at worst rude and a word or two long
             polite += score > 1.0 ? 1 : 0;
             rude += score < 1.0 ? 1 : 0;
         }

@@ -113,7 +113,7 @@ final class DemoCommand implements Callable<Integer> {
                             100 * m.get("truthSft"), 100 * m.get("truthPpo"));
                 }
                 System.out.printf(Locale.ROOT, "    KL to the SFT policy %.2f nats per answer (last rollout %.2f, β %.3f); "
-                                + "%.1f -> %.1f tokens per answer%n", m.get("klHeldOut"), m.get("klFinal"),
+                                + "%.1f -> %.1f tokens per answer%n", m.get("klFinal"), m.get("klRollout"),
                         m.get("klCoef"), m.get("responseLengthSft"), m.get("responseLengthPpo"));
                 if (m.getOrDefault("hackingWarnings", 0.0) > 0) {
                     System.out.printf(Locale.ROOT, "    %.0f reward-hacking warnings (see the log)%n", m.get("hackingWarnings"));
