@@ -9,7 +9,6 @@ import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.errors.BadInputException;
 import forge.storage.EmbeddedS3;
-import forge.storage.LocalS3;
 import forge.storage.S3Storage;
 import forge.tensor.Safetensors;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -39,6 +38,7 @@ class PpoStageTest {
 
     @TempDir
     static Path dir;
+    TinyStages stages;
     EmbeddedS3 s3;
     S3Storage storage;
     String sft;
@@ -46,19 +46,10 @@ class PpoStageTest {
 
     @BeforeAll
     void up() throws Exception {
-        s3 = LocalS3.start(dir);
-        storage = new S3Storage(s3.settings("runs"), LocalS3.testOptions());
-        JsonNode pretrain = YAML.readTree("""
-                seed: 5
-                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 128}
-                tokenizer: {type: char}
-                data: {sources: [{path: "demo:pretrain?seed=7&docs=800"}]}
-                train: {max_steps: 30, batch_size: 4, warmup_steps: 5}
-                eval: {interval: 30, batches: 2}
-                sample: {count: 0}
-                """);
-        String base = new PretrainStage(PretrainConfig.parse(pretrain), store("parents", "pretrain"), storage,
-                PretrainStageTest.metrics(), null).run(StageControl.NONE).checkpoint();
+        stages = new TinyStages(dir);
+        s3 = stages.s3;
+        storage = stages.storage;
+        String base = stages.pretrained(128, 30);
         sft = new SftStage(SftConfig.parse(SftStageTest.spec("")), base, store("parents", "sft"), storage,
                 metrics("sft"), null).run(StageControl.NONE).checkpoint();
         ObjectNode rewardSpec = RewardStageTest.spec("");
@@ -69,8 +60,7 @@ class PpoStageTest {
 
     @AfterAll
     void down() {
-        storage.close();
-        s3.close();
+        stages.close();
     }
 
     static ObjectNode spec(String extra) throws Exception {
@@ -91,7 +81,7 @@ class PpoStageTest {
     }
 
     CheckpointStore store(String run, String stage) {
-        return new CheckpointStore(storage, s3.settings("runs").stageRoot(run, stage), 2);
+        return stages.store(run, stage);
     }
 
     static TrainingMetrics metrics(String stage) {

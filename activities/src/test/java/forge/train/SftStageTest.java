@@ -10,7 +10,6 @@ import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.storage.EmbeddedS3;
-import forge.storage.LocalS3;
 import forge.storage.S3Storage;
 import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
@@ -41,31 +40,22 @@ class SftStageTest {
 
     @TempDir
     static Path dir;
+    TinyStages stages;
     EmbeddedS3 s3;
     S3Storage storage;
     String parent;
 
     @BeforeAll
     void up() throws Exception {
-        s3 = LocalS3.start(dir);
-        storage = new S3Storage(s3.settings("runs"), LocalS3.testOptions());
-        JsonNode pretrain = YAML.readTree("""
-                seed: 5
-                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 96}
-                tokenizer: {type: char}
-                data: {sources: [{path: "demo:pretrain?seed=7&docs=800"}]}
-                train: {max_steps: 40, batch_size: 4, warmup_steps: 5}
-                eval: {interval: 40, batches: 2}
-                sample: {count: 0}
-                """);
-        parent = new PretrainStage(PretrainConfig.parse(pretrain), store("parent", "pretrain"), storage,
-                PretrainStageTest.metrics(), null).run(StageControl.NONE).checkpoint();
+        stages = new TinyStages(dir);
+        s3 = stages.s3;
+        storage = stages.storage;
+        parent = stages.pretrained(96, 40);
     }
 
     @AfterAll
     void down() {
-        storage.close();
-        s3.close();
+        stages.close();
     }
 
     static ObjectNode spec(String extra) throws Exception {
@@ -81,7 +71,7 @@ class SftStageTest {
     }
 
     CheckpointStore store(String run, String stage) {
-        return new CheckpointStore(storage, s3.settings("runs").stageRoot(run, stage), 2);
+        return stages.store(run, stage);
     }
 
     StageOutcome run(ObjectNode spec, String run, StageControl control) {
