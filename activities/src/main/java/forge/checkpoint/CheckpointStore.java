@@ -111,16 +111,28 @@ public final class CheckpointStore {
         log.info("re-committing {}: removed {} previous objects", dir, existing.size());
     }
 
-    /** The newest step checkpoint that verifies; torn or corrupt ones are skipped with a WARN. */
+    /**
+     * The newest step checkpoint that verifies; torn or corrupt ones are skipped with a WARN each, and one more names
+     * the older checkpoint used instead, since the steps after it will be trained again.
+     */
     public Optional<LoadedCheckpoint> latest() {
+        List<String> skipped = new ArrayList<>();
         for (StepDir d : stepDirsNewestFirst()) {
             Verification v = reader.read(stageRoot.resolve(d.name()));
             if (v instanceof Verification.Valid valid) {
+                if (!skipped.isEmpty()) {
+                    log.warn("using checkpoint {}: the newer {} could not be loaded", valid.checkpoint().uri(),
+                            String.join(", ", skipped));
+                }
                 return Optional.of(valid.checkpoint());
             }
             if (v instanceof Verification.Invalid invalid) {
                 skip(stageRoot.resolve(d.name()), invalid.reason());
+                skipped.add(d.name());
             }
+        }
+        if (!skipped.isEmpty()) {
+            log.warn("no valid checkpoint under {}: {} could not be loaded", stageRoot, String.join(", ", skipped));
         }
         return Optional.empty();
     }
@@ -163,15 +175,21 @@ public final class CheckpointStore {
 
     /**
      * Keeps the newest {@code keepLast} valid step checkpoints (the one just committed always among the kept),
-     * deletes older valid ones, and deletes invalid ones older than the newest valid one. Invalid ones newer than
-     * that are left alone: they are the business of whoever reaches that step next, which re-commits over them.
-     * "final" and other non-step names are never touched.
+     * deletes older valid ones, and deletes invalid ones older than the newest valid one. Step directories newer than
+     * the one just committed are left alone whatever they hold, and do not count towards {@code keepLast}: the writer
+     * commits in step order, so they come from an attempt whose checkpoints the resume found torn or corrupt (a
+     * flipped byte passes the cheap check below), and counting them could delete the checkpoint the stage resumed
+     * from. Whoever reaches those steps next re-commits over them. "final" and other non-step names are never touched.
      */
     private void applyRetention(String committed) {
+        long committedStep = CheckpointNames.parseStep(committed);
         int validKept = 0;
         boolean newerValidExists = false;
         for (StepDir d : stepDirsNewestFirst()) {
             S3Uri dir = stageRoot.resolve(d.name());
+            if (committedStep >= 0 && d.step() > committedStep) {
+                continue;
+            }
             if (d.name().equals(committed)) {
                 validKept++;
                 newerValidExists = true;

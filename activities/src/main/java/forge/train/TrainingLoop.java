@@ -340,10 +340,18 @@ public final class TrainingLoop {
         return saved.resumed();
     }
 
-    /** The newest valid checkpoint of the stage, timed and counted as a checkpoint read. */
+    /**
+     * The newest valid checkpoint of the stage, timed and counted as a checkpoint read; newer ones that were torn or
+     * damaged after their commit are counted too, since each means steps trained again.
+     */
     public static Optional<LoadedCheckpoint> latest(CheckpointStore store, TrainingMetrics metrics) {
         long t0 = System.nanoTime();
+        long skippedBefore = store.skippedCorrupt();
         Optional<LoadedCheckpoint> c = store.latest();
+        long skipped = store.skippedCorrupt() - skippedBefore;
+        if (skipped > 0) {
+            metrics.checkpointsCorruptSkipped(skipped);
+        }
         c.ifPresent(loaded -> metrics.checkpointRead(loaded.totalBytes(), System.nanoTime() - t0));
         return c;
     }

@@ -30,6 +30,7 @@ public final class TrainingMetrics {
     private final Counter checkpointBytes;
     private final Timer checkpointStall;
     private final Counter checkpointFailures;
+    private final Counter checkpointCorruptSkipped;
     private final Timer checkpointRead;
     private final Counter checkpointBytesRead;
     private final Counter stepsLost;
@@ -71,6 +72,7 @@ public final class TrainingMetrics {
         checkpointBytes = Counter.builder("forge_checkpoint_bytes_written").baseUnit("bytes").tags(tags).register(registry);
         checkpointStall = Timer.builder("forge_checkpoint_stall").description("time the training thread spent on a checkpoint").tags(tags).register(registry);
         checkpointFailures = Counter.builder("forge_checkpoint_failures").description("checkpoints that failed to commit (the previous one stays the newest)").tags(tags).register(registry);
+        checkpointCorruptSkipped = Counter.builder("forge_checkpoint_corrupt_skipped").description("torn or corrupt checkpoints passed over when resuming (an older valid one was used, or none)").tags(tags).register(registry);
         checkpointRead = Timer.builder("forge_checkpoint_read").description("loading and verifying the checkpoint a stage resumes from").tags(tags).register(registry);
         checkpointBytesRead = Counter.builder("forge_checkpoint_bytes_read").baseUnit("bytes").tags(tags).register(registry);
         stepsLost = Counter.builder("forge_steps_lost").description("steps an interrupted attempt had done beyond the checkpoint the next one resumed from").tags(tags).register(registry);
@@ -105,6 +107,10 @@ public final class TrainingMetrics {
 
     void checkpointFailed() {
         checkpointFailures.increment();
+    }
+
+    void checkpointsCorruptSkipped(long count) {
+        checkpointCorruptSkipped.increment(count);
     }
 
     void checkpointRead(long bytes, long nanos) {

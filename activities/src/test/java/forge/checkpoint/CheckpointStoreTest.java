@@ -180,6 +180,44 @@ class CheckpointStoreTest {
         assertEquals(List.of("step-000000900", "step-000000200"), store.stepDirs());
     }
 
+    /**
+     * A resumed stage found its newest checkpoints torn or damaged and went back to an older one. What it commits next
+     * must not let those count towards keep_last: a flipped byte passes retention's cheap check, and counting it would
+     * delete the checkpoint the stage just resumed from, leaving one valid checkpoint where keep_last promises two.
+     */
+    @Test
+    void retentionKeepsTheNewestValidCheckpointsWhenNewerOnesAreTornOrCorrupt(TestInfo info) throws Exception {
+        CheckpointStore store = store(info, 2);
+        S3Uri root = store.stageRoot();
+        // Written while keep_last was larger, so that five are there.
+        CheckpointStore roomy = new CheckpointStore(s3, root, 10);
+        for (long step = 100; step <= 500; step += 100) {
+            roomy.commit(CheckpointStore.stepDir(step), files(step));
+        }
+        s3.delete(root.resolve(CheckpointStore.stepDir(300) + "/" + Manifest.FILE_NAME));
+        Path flipped = onDisk(root.resolve(CheckpointStore.stepDir(400) + "/model.safetensors"));
+        byte[] bytes = Files.readAllBytes(flipped);
+        bytes[17] ^= 0x40;
+        Files.write(flipped, bytes);
+        s3.delete(root.resolve(CheckpointStore.stepDir(500) + "/optimizer.safetensors"));
+        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000200",
+                "step-000000100"), store.stepDirs());
+        assertEquals(200, store.latest().orElseThrow().step());
+        assertEquals(3, store.skippedCorrupt());
+
+        // A time-based checkpoint between the one resumed from and the damaged ones.
+        store.commit(CheckpointStore.stepDir(250), files(250));
+        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000250",
+                "step-000000200"), store.stepDirs(), "more than keep_last directories, two of them valid");
+        s3.delete(root.resolve(CheckpointStore.stepDir(250) + "/state.json"));
+        assertEquals(200, store.latest().orElseThrow().step(), "the older valid one is still there");
+
+        store.commit(CheckpointStore.stepDir(300), files(300));
+        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000200"),
+                store.stepDirs(), "the damaged 250 goes, 300 and 200 are the two valid ones");
+        assertEquals(300, store.latest().orElseThrow().step());
+    }
+
     @Test
     void recommitReplacesEveryFile(TestInfo info) {
         CheckpointStore store = store(info, 2);
