@@ -33,13 +33,14 @@ public class PipelineActivitiesImpl implements PipelineActivities {
 
     @Override
     public String publishSummary(PipelineResult result) {
-        S3Uri uri = settings.root().resolve(result.runId()).resolve("summary.json");
+        S3Uri runRoot = settings.runRoot(result.runId());
+        S3Uri uri = runRoot.resolve("summary.json");
         try {
             storage.put(uri, JSON.writeValueAsBytes(result));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        publishReport(result, settings.root().resolve(result.runId()).resolve("report.html"));
+        publishReport(result, runRoot.resolve("report.html"));
         return uri.toString();
     }
 

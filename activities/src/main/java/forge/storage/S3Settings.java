@@ -1,5 +1,7 @@
 package forge.storage;
 
+import forge.workflow.SafeNames;
+
 import java.net.URI;
 import java.net.URISyntaxException;
 
@@ -40,11 +42,18 @@ public record S3Settings(String endpoint, String region, boolean pathStyle, Stri
         return new S3Settings(endpoint.toString(), DEFAULT_REGION, true, bucket, prefix);
     }
 
-    /** The directory of one stage of one run; both names are a single strict segment. */
+    /**
+     * The directory of one stage of one run. The CLI and the workflow check both names already; this is the last
+     * line of defence, for any caller that did not, so the rule is the same one ({@link SafeNames}).
+     */
     public S3Uri stageRoot(String runId, String stage) {
-        Segments.checkName(runId, "run id");
-        Segments.checkName(stage, "stage");
-        return root().resolve(runId + "/" + stage);
+        S3Uri run = runRoot(runId);
+        return run.resolve(SafeNames.check(stage, "stage"));
+    }
+
+    /** {@code s3://bucket/prefix/<runId>}: where a run's stages, summary and report live. */
+    public S3Uri runRoot(String runId) {
+        return root().resolve(SafeNames.check(runId, "run id"));
     }
 
     /** {@code s3://bucket/prefix}. */

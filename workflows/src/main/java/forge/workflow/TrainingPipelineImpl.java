@@ -39,6 +39,15 @@ public class TrainingPipelineImpl implements TrainingPipeline {
         long startMillis = Workflow.currentTimeMillis();
         PipelineSpec spec;
         try {
+            // The run id names the run's S3 directory: a workflow started without the CLI (temporal CLI, another
+            // SDK) must not be able to point it elsewhere. Checking adds no command, so old histories still replay.
+            SafeNames.check(runId, "run id (the workflow id)");
+        } catch (IllegalArgumentException e) {
+            state = PipelineState.FAILED;
+            error = e.getMessage();
+            throw ApplicationFailure.newNonRetryableFailure("invalid run id: " + e.getMessage(), BAD_INPUT);
+        }
+        try {
             spec = PipelineSpec.parse(specJson);
         } catch (IllegalArgumentException e) {
             state = PipelineState.FAILED;
