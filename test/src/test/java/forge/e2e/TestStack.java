@@ -24,6 +24,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * The embedded default for tests: the real Temporal test server on a port and S3Proxy on loopback, with the
@@ -41,11 +42,16 @@ final class TestStack implements AutoCloseable {
     private final List<AutoCloseable> closeables = new ArrayList<>();
 
     TestStack(Path dir) {
+        this(dir, s -> s);
+    }
+
+    /** @param configure adjusts the settings of this JVM's client and in-process workers (e.g. encryption keys) */
+    TestStack(Path dir, UnaryOperator<WorkerSettings> configure) {
         dev = DevStack.start(dir.resolve("s3"), 0, 0);
         s3 = dev.s3Settings();
-        settings = WorkerSettings.fromEnvironment(Map.of())
+        settings = configure.apply(WorkerSettings.fromEnvironment(Map.of())
                 .withTemporalAddress(dev.temporalAddress()).withS3(s3).withMetricsPort(-1)
-                .withHeartbeatInterval(Duration.ofSeconds(1));
+                .withHeartbeatInterval(Duration.ofSeconds(1)));
         storage = new S3Storage(s3);
         stubs = forge.worker.TemporalConnection.stubs(settings, null);
         client = forge.worker.TemporalConnection.client(stubs, settings);
@@ -59,6 +65,14 @@ final class TestStack implements AutoCloseable {
 
     /** A worker in its own JVM, as on a real pod: killable with SIGKILL. */
     Process externalWorker(Role role, Path logFile, String... extraArgs) {
+        return externalWorker(role, logFile, dev.temporalAddress(), Map.of(), extraArgs);
+    }
+
+    /**
+     * @param address Temporal as this worker reaches it (a TLS front, say)
+     * @param env     added to, or replacing, the worker's default environment (S3, credentials, keys)
+     */
+    Process externalWorker(Role role, Path logFile, String address, Map<String, String> env, String... extraArgs) {
         List<String> cmd = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 // The shipped logging (not the tests'): WARN on the console, every event as JSON in forge.log.
@@ -66,18 +80,19 @@ final class TestStack implements AutoCloseable {
                 "-Dforge.log.dir=" + logFile.getParent(),
                 "-cp", System.getProperty("java.class.path"),
                 "forge.cli.Forge", "worker", "--role", role.name().toLowerCase(),
-                "--address", dev.temporalAddress(), "--threads", "2", "--metrics-port", "-1"));
+                "--address", address, "--threads", "2", "--metrics-port", "-1"));
         cmd.addAll(List.of(extraArgs));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
-        Map<String, String> env = pb.environment();
-        env.put("FORGE_S3_ENDPOINT", dev.s3Endpoint());
-        env.put("FORGE_S3_BUCKET", s3.bucket());
-        env.put("FORGE_S3_PREFIX", s3.prefix());
-        env.put("FORGE_HEARTBEAT_INTERVAL_SECONDS", "1");
-        env.put("GOMP_SPINCOUNT", "10000");
-        env.put("AWS_ACCESS_KEY_ID", DevStack.ACCESS_KEY);
-        env.put("AWS_SECRET_ACCESS_KEY", DevStack.SECRET_KEY);
+        Map<String, String> workerEnv = pb.environment();
+        workerEnv.put("FORGE_S3_ENDPOINT", dev.s3Endpoint());
+        workerEnv.put("FORGE_S3_BUCKET", s3.bucket());
+        workerEnv.put("FORGE_S3_PREFIX", s3.prefix());
+        workerEnv.put("FORGE_HEARTBEAT_INTERVAL_SECONDS", "1");
+        workerEnv.put("GOMP_SPINCOUNT", "10000");
+        workerEnv.put("AWS_ACCESS_KEY_ID", DevStack.ACCESS_KEY);
+        workerEnv.put("AWS_SECRET_ACCESS_KEY", DevStack.SECRET_KEY);
+        workerEnv.putAll(env);
         try {
             Process p = pb.start();
             closeables.add(() -> {

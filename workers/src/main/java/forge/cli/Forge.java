@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         description = "Durable four-stage language-model training on Temporal.",
         subcommands = {DemoCommand.class, DevCommand.class, WorkerCommand.class, StartCommand.class,
                 RunCommands.Status.class, RunCommands.Watch.class, RunCommands.Pause.class,
-                RunCommands.Resume.class, RunCommands.Cancel.class, ScoreCommand.class})
+                RunCommands.Resume.class, RunCommands.Cancel.class, ScoreCommand.class, GenerateCommand.class,
+                BenchCommand.class, CodecServerCommand.class})
 public final class Forge {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_BAD_INPUT = 2;
@@ -55,6 +56,10 @@ public final class Forge {
                         cmd.getErr().println("error: " + s.getStatus().getDescription());
                         return EXIT_BAD_INPUT;
                     }
+                }
+                if (c instanceof forge.storage.StorageUnavailableException s3) {
+                    cmd.getErr().println("error: " + s3.getMessage());
+                    return EXIT_UNREACHABLE;
                 }
                 if (c instanceof io.temporal.client.WorkflowExecutionAlreadyStarted already) {
                     cmd.getErr().println("error: a run with id " + already.getExecution().getWorkflowId() + " is already running");

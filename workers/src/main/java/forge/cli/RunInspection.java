@@ -6,7 +6,6 @@ import io.temporal.api.workflow.v1.PendingActivityInfo;
 import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionRequest;
 import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse;
 import io.temporal.client.WorkflowClient;
-import io.temporal.common.converter.DataConverter;
 
 import java.util.Optional;
 
@@ -28,7 +27,8 @@ public final class RunInspection {
     public static Optional<StageProgress> latestHeartbeat(WorkflowClient client, String runId) {
         for (PendingActivityInfo a : describe(client, runId).getPendingActivitiesList()) {
             if (a.hasHeartbeatDetails() && a.getHeartbeatDetails().getPayloadsCount() > 0) {
-                return Optional.of(DataConverter.getDefaultInstance().fromPayloads(0,
+                // The client's converter: with encryption on, heartbeat details are encrypted like every payload.
+                return Optional.of(client.getOptions().getDataConverter().fromPayloads(0,
                         Optional.of(a.getHeartbeatDetails()), StageProgress.class, StageProgress.class));
             }
         }

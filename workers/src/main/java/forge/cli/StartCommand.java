@@ -6,6 +6,7 @@ import forge.train.StageConfigs;
 import forge.worker.TemporalConnection;
 import forge.worker.WorkerSettings;
 import forge.workflow.PipelineSpec;
+import forge.workflow.SafeNames;
 import forge.workflow.TaskQueues;
 import forge.workflow.TrainingPipeline;
 import io.temporal.client.WorkflowClient;
@@ -29,11 +30,15 @@ final class StartCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "SPEC")
     Path spec;
 
-    @Option(names = "--run-id", description = "run id (the workflow id); default: <spec name>-<timestamp>")
+    @Option(names = "--run-id", description = "run id (the workflow id): letters, digits, '.', '_' and '-', at most "
+            + SafeNames.MAX_LENGTH + " characters; default: <spec name>-<timestamp>")
     String runId;
 
     @Override
     public Integer call() {
+        if (runId != null) {
+            checkRunId(runId);
+        }
         JsonNode json = SpecFiles.read(spec);
         PipelineSpec parsed = validate(json, spec);
         String id = runId != null ? runId : defaultRunId(parsed.name());
@@ -67,9 +72,24 @@ final class StartCommand implements Callable<Integer> {
         return spec;
     }
 
+    /** The run id names the run's S3 directory: refused here, before a run exists, if it could leave it. */
+    static String checkRunId(String id) {
+        try {
+            return SafeNames.check(id, "--run-id");
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException(e.getMessage());
+        }
+    }
+
+    /** Always a valid run id, whatever the spec's name: it is free text, the run id is not. */
     static String defaultRunId(String name) {
-        return name.replaceAll("[^A-Za-z0-9._-]", "-") + "-"
-                + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        String base = name.replaceAll("[^A-Za-z0-9._-]", "-").replaceAll("\\.{2,}", "-");
+        base = base.substring(0, Math.min(base.length(), SafeNames.MAX_LENGTH - stamp.length() - 1));
+        if (base.isEmpty()) {
+            base = "pipeline";
+        }
+        return SafeNames.check(base + "-" + stamp, "run id");
     }
 
     static TrainingPipeline startPipeline(WorkflowClient client, String id, PipelineSpec parsed, JsonNode json) {

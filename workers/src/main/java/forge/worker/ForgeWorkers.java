@@ -52,8 +52,9 @@ public final class ForgeWorkers implements AutoCloseable {
             }
         }
         factory.start();
-        log.info("worker started: role={} temporal={} namespace={} queues={}", role, settings.temporalAddress(),
-                settings.namespace(), role.gpu() ? gpuQueues : List.of(TaskQueues.CONTROL));
+        log.info("worker started: role={} temporal={} namespace={} queues={} payload encryption={}", role,
+                settings.temporalAddress(), settings.namespace(), role.gpu() ? gpuQueues : List.of(TaskQueues.CONTROL),
+                settings.codecKeys() == null ? "off" : "key " + settings.codecKeys().encryptionKeyId());
         return new ForgeWorkers(factory, settings.shutdownGrace());
     }
 

@@ -1,8 +1,13 @@
 package forge.worker;
 
+import forge.codec.EncryptionCodec;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowClientOptions;
+import io.temporal.common.converter.CodecDataConverter;
+import io.temporal.common.converter.DataConverter;
+import io.temporal.common.converter.DefaultDataConverter;
+import io.temporal.common.converter.GlobalDataConverter;
 import io.temporal.common.reporter.MicrometerClientStatsReporter;
 import io.temporal.serviceclient.SimpleSslContextBuilder;
 import io.temporal.serviceclient.WorkflowServiceStubs;
@@ -15,8 +20,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.util.List;
 
-/** One place that turns settings into a Temporal client: address, namespace, TLS or mTLS, API key, metrics. */
+/**
+ * One place that turns settings into a Temporal client: address, namespace, TLS or mTLS, API key, metrics, payload
+ * encryption.
+ */
 public final class TemporalConnection {
     private TemporalConnection() {}
 
@@ -56,8 +65,26 @@ public final class TemporalConnection {
         return WorkflowServiceStubs.newServiceStubs(options.build());
     }
 
+    /**
+     * Every client the product builds (workers, CLI commands, the dev stack and the demo) comes from here, so they
+     * all share one data converter: a process that could not read what another wrote would stall workflow tasks.
+     */
     public static WorkflowClient client(WorkflowServiceStubs stubs, WorkerSettings s) {
-        return WorkflowClient.newInstance(stubs, WorkflowClientOptions.newBuilder().setNamespace(s.namespace()).build());
+        return WorkflowClient.newInstance(stubs, WorkflowClientOptions.newBuilder().setNamespace(s.namespace())
+                .setDataConverter(dataConverter(s)).build());
+    }
+
+    /**
+     * With codec keys, payloads are AES-GCM encrypted, and so are failure messages and stack traces
+     * ({@code encodeFailureAttributes}): they quote config values and file paths, and Temporal otherwise stores
+     * them in clear text. Without keys, the SDK's default converter, so existing deployments see no change.
+     */
+    public static DataConverter dataConverter(WorkerSettings s) {
+        if (s.codecKeys() == null) {
+            return GlobalDataConverter.get();
+        }
+        return new CodecDataConverter(DefaultDataConverter.newDefaultInstance(),
+                List.of(new EncryptionCodec(s.codecKeys())), true);
     }
 
     private static javax.net.ssl.TrustManager trustManager(WorkerSettings s) throws IOException {

@@ -42,7 +42,7 @@ public final class WorkerProcess implements AutoCloseable {
      * Bit-exact resume needs the same intra-op thread count before and after a crash, so it is a worker setting;
      * DJL reads these properties once, when the engine starts.
      */
-    static void configureTorchThreads(int threads) {
+    public static void configureTorchThreads(int threads) {
         if (threads > 0) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");

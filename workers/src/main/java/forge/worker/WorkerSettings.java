@@ -1,5 +1,6 @@
 package forge.worker;
 
+import forge.codec.CodecKeys;
 import forge.storage.S3Settings;
 
 import java.nio.file.Path;
@@ -15,10 +16,11 @@ import java.util.Map;
  *                          progress bars move, long enough to cost nothing (heartbeats add no history events)
  * @param shutdownGrace     how long a stopping worker (SIGTERM, preemption) waits for its stages to write their
  *                          checkpoint; the pod's termination grace period must be longer
+ * @param codecKeys         payload encryption keys ({@code FORGE_CODEC_KEY*}, see {@link CodecKeys}); null: off
  */
 public record WorkerSettings(String temporalAddress, String namespace, TlsSettings tls, String apiKey,
                              S3Settings s3, int metricsPort, int torchThreads, int gpuSlots,
-                             Duration heartbeatInterval, Duration shutdownGrace) {
+                             Duration heartbeatInterval, Duration shutdownGrace, CodecKeys codecKeys) {
 
     public record TlsSettings(Path caCert, Path clientCert, Path clientKey, String serverName) {
         public boolean enabled() {
@@ -54,35 +56,51 @@ public record WorkerSettings(String temporalAddress, String namespace, TlsSettin
                 Integer.parseInt(env.getOrDefault("FORGE_TORCH_THREADS", "0")),
                 Integer.parseInt(env.getOrDefault("FORGE_GPU_SLOTS", "1")),
                 Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_HEARTBEAT_INTERVAL_SECONDS", "5"))),
-                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_SHUTDOWN_GRACE_SECONDS", "60"))));
+                Duration.ofSeconds(Long.parseLong(env.getOrDefault("FORGE_SHUTDOWN_GRACE_SECONDS", "60"))),
+                CodecKeys.fromEnvironment(env).orElse(null));
     }
 
     public WorkerSettings withTemporalAddress(String address) {
-        return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(address, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withNamespace(String ns) {
-        return new WorkerSettings(temporalAddress, ns, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, ns, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withGpuSlots(int slots) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, slots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, slots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withS3(S3Settings newS3) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, newS3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withMetricsPort(int port) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, port, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, port, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withTorchThreads(int threads) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, threads, gpuSlots, heartbeatInterval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, threads, gpuSlots, heartbeatInterval, shutdownGrace, codecKeys);
     }
 
     public WorkerSettings withHeartbeatInterval(Duration interval) {
-        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, interval, shutdownGrace);
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, interval, shutdownGrace, codecKeys);
+    }
+
+    /** @param keys null turns payload encryption off */
+    public WorkerSettings withCodecKeys(CodecKeys keys) {
+        return new WorkerSettings(temporalAddress, namespace, tls, apiKey, s3, metricsPort, torchThreads, gpuSlots, heartbeatInterval, shutdownGrace, keys);
+    }
+
+    /** Settings reach logs and error messages; the API key must not (the codec keys print their ids only). */
+    @Override
+    public String toString() {
+        return "WorkerSettings[temporalAddress=" + temporalAddress + ", namespace=" + namespace + ", tls=" + tls
+                + ", apiKey=" + (apiKey == null || apiKey.isBlank() ? "none" : "(set)") + ", s3=" + s3
+                + ", metricsPort=" + metricsPort + ", torchThreads=" + torchThreads + ", gpuSlots=" + gpuSlots
+                + ", heartbeatInterval=" + heartbeatInterval + ", shutdownGrace=" + shutdownGrace
+                + ", encryption=" + (codecKeys == null ? "off" : codecKeys) + "]";
     }
 
     private static Path path(String s) {

@@ -48,6 +48,32 @@ class ForgeCliTest {
         assertTrue(r.err.contains("--role"), r.err);
     }
 
+    @Test
+    void badGenerationFlagsAreRefusedNamingTheFlagBeforeAnythingIsLoaded() {
+        String[][] cases = {
+                {"--temperature", "-1", "--temperature: must be >= 0"},
+                {"--top-p", "1.5", "--top-p: must be in (0, 1]"},
+                {"--top-p", "0", "--top-p: must be in (0, 1]"},
+                {"--top-k", "-3", "--top-k: must be >= 0"},
+                {"--max-new-tokens", "-1", "--max-new-tokens: must be >= 0"},
+                {"--samples", "0", "--samples: must be >= 1"}};
+        for (String[] c : cases) {
+            Result r = run("generate", "s3://nowhere/runs/x/sft/final/", "--prompt", "hi", c[0], c[1]);
+            assertEquals(Forge.EXIT_BAD_INPUT, r.code, r.err);
+            assertTrue(r.err.startsWith("error: " + c[2]), r.err);
+            assertEquals(1, r.err.strip().lines().count(), r.err);
+        }
+        Result r = run("generate", "s3://nowhere/runs/x/sft/final/", "--prompt", "hi", "--raw", "--chat");
+        assertEquals(Forge.EXIT_BAD_INPUT, r.code, r.err);
+    }
+
+    @Test
+    void anUnknownBenchModelIsRefused() {
+        Result r = run("bench", "generation", "--models", "gpt5");
+        assertEquals(Forge.EXIT_BAD_INPUT, r.code, r.err);
+        assertTrue(r.err.contains("--models: unknown model \"gpt5\""), r.err);
+    }
+
     private record Result(int code, String err) {}
 
     private static Result run(String... args) {
