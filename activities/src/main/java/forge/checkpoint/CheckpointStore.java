@@ -86,8 +86,14 @@ public final class CheckpointStore {
         S3Uri dir = stageRoot.resolve(dirName);
         Manifest manifest = Manifest.describe(dirName, files);
         clearForRecommit(dir);
-        for (CheckpointFile f : files) {
-            s3.put(dir.resolve(f.name()), f.content());
+        for (int i = 0; i < files.size(); i++) {
+            s3.put(dir.resolve(files.get(i).name()), files.get(i).content());
+            if (i == 0 && files.size() > 1 && CommitPauses.DURING_UPLOAD_MS > 0) { // test hook, see CommitPauses
+                CommitPauses.pause(CommitPauses.DURING_UPLOAD_MS, "during the upload of " + dir);
+            }
+        }
+        if (CommitPauses.BEFORE_MANIFEST_MS > 0) { // test hook, see CommitPauses
+            CommitPauses.pause(CommitPauses.BEFORE_MANIFEST_MS, "before the manifest of " + dir);
         }
         s3.put(dir.resolve(Manifest.FILE_NAME), manifest.toJson());
         log.debug("committed {} ({} files, {} bytes)", dir, files.size(), manifest.totalBytes());
