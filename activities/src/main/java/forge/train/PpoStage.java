@@ -167,8 +167,8 @@ public final class PpoStage {
     }
 
     private static void restoreCritic(LoadedCheckpoint c, PpoTask.Models models, AdamW criticOptimizer) {
-        if (models.critic() != null) {
-            models.critic().load(Safetensors.read(c.file(VALUE_MODEL)));
+        if (models.critic != null) {
+            models.critic.load(Safetensors.read(c.file(VALUE_MODEL)));
             criticOptimizer.loadState(Safetensors.read(c.file(VALUE_OPTIMIZER)));
         } else {
             models.loadValueHead(Safetensors.read(c.file(VALUE_HEAD)));
@@ -179,10 +179,9 @@ public final class PpoStage {
     record Prompts(List<PpoTask.EncodedPrompt> train, List<PpoTask.EncodedPrompt> validation, int skipped) {}
 
     private Prompts prompts(Tokenizer tokenizer, int room) {
-        List<Prompt> train = new ArrayList<>();
-        List<Prompt> validation = new ArrayList<>();
-        List<String> trainWhere = new ArrayList<>();
-        List<String> validationWhere = new ArrayList<>();
+        List<PpoTask.EncodedPrompt> t = new ArrayList<>();
+        List<PpoTask.EncodedPrompt> v = new ArrayList<>();
+        int[] skipped = {0};
         for (int i = 0; i < cfg.sources().size(); i++) {
             String where = "data.sources[" + i + "]";
             List<Prompt> read = PromptDocuments.read(cfg.sources().get(i), where, remote);
@@ -190,24 +189,19 @@ public final class PpoStage {
                 // TrainValSplit's rule, so prompts split as deterministically as SFT examples do.
                 TrainValSplit split = TrainValSplit.of(read.stream().map(PpoStage::asConversation).toList(),
                         cfg.valFraction(), cfg.seed());
-                split.train().forEach(c -> train.add(asPrompt(c)));
-                split.validation().forEach(c -> validation.add(asPrompt(c)));
-                split.train().forEach(c -> trainWhere.add(where));
-                split.validation().forEach(c -> validationWhere.add(where));
+                t.addAll(encode(tokenizer, split.train().stream().map(PpoStage::asPrompt).toList(), where, room,
+                        skipped));
+                v.addAll(encode(tokenizer, split.validation().stream().map(PpoStage::asPrompt).toList(), where, room,
+                        skipped));
             } else {
-                train.addAll(read);
-                read.forEach(p -> trainWhere.add(where));
+                t.addAll(encode(tokenizer, read, where, room, skipped));
             }
         }
         for (int i = 0; i < cfg.validation().size(); i++) {
             String where = "data.validation[" + i + "]";
-            List<Prompt> read = PromptDocuments.read(cfg.validation().get(i), where, remote);
-            validation.addAll(read);
-            read.forEach(p -> validationWhere.add(where));
+            v.addAll(encode(tokenizer, PromptDocuments.read(cfg.validation().get(i), where, remote), where, room,
+                    skipped));
         }
-        int[] skipped = {0};
-        List<PpoTask.EncodedPrompt> t = encode(tokenizer, train, trainWhere, room, skipped);
-        List<PpoTask.EncodedPrompt> v = encode(tokenizer, validation, validationWhere, room, skipped);
         if (skipped[0] > 0) {
             log.warn("{}: {} prompts leave less than rollout.max_new_tokens = {} of context and were skipped",
                     Stages.PPO, skipped[0], cfg.rollout().maxNewTokens());
@@ -220,15 +214,15 @@ public final class PpoStage {
         return new Prompts(t, v, skipped[0]);
     }
 
-    private List<PpoTask.EncodedPrompt> encode(Tokenizer tokenizer, List<Prompt> prompts, List<String> where,
-                                               int room, int[] skipped) {
+    /** @param where the config field the prompts came from, named when one is refused */
+    private List<PpoTask.EncodedPrompt> encode(Tokenizer tokenizer, List<Prompt> prompts, String where, int room,
+                                               int[] skipped) {
         List<PpoTask.EncodedPrompt> out = new ArrayList<>(prompts.size());
-        for (int i = 0; i < prompts.size(); i++) {
-            Prompt p = prompts.get(i);
+        for (Prompt p : prompts) {
             int[] ids = SftEncoder.prompt(tokenizer, p.context(), Integer.MAX_VALUE);
             if (ids.length > room) {
                 if (cfg.tooLong() == TruncationPolicy.FAIL) {
-                    throw BadInputException.field(where.get(i), "prompt \"" + abbreviate(p.lastUserTurn()) + "\" has "
+                    throw BadInputException.field(where, "prompt \"" + abbreviate(p.lastUserTurn()) + "\" has "
                             + ids.length + " tokens; with rollout.max_new_tokens = " + cfg.rollout().maxNewTokens()
                             + " at most " + room + " fit the context (set data.too_long: skip to drop such prompts)");
                 }

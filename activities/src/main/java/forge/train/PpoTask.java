@@ -76,10 +76,6 @@ final class PpoTask implements TrainingLoop.IterationTask {
             }
         }
 
-        Gpt critic() {
-            return critic;
-        }
-
         LinkedHashMap<String, NDArray> policyParameters() {
             LinkedHashMap<String, NDArray> p = policy.trainableParameters();
             if (valueHead != null) {
@@ -117,6 +113,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
     private final Map<String, Double> start = new LinkedHashMap<>();
     private double hackingWarnings;
     private Evaluation last;
+    private Evaluation startEvaluation;
     private TrainingMetrics.PpoIteration lastIteration;
 
     /** @param saved a resumed run's state metrics (KL coefficient, start figures); empty for a fresh start */
@@ -144,6 +141,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
     /** The SFT policy's held-out figures, measured before the first update. */
     Map<String, Double> startMetrics() {
         validationLoss();
+        startEvaluation = last;
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("rewardSft", last.reward());
         if (world != null) {
@@ -162,7 +160,11 @@ final class PpoTask implements TrainingLoop.IterationTask {
     }
 
     double lastValidationLoss() {
-        return -(last.reward() - kl.coef() * last.kl());
+        return objectiveLoss(last);
+    }
+
+    private double objectiveLoss(Evaluation e) {
+        return -(e.reward() - kl.coef() * e.kl());
     }
 
     // ------------------------------------------------------------------------------------------ one iteration
@@ -448,7 +450,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         if (!start.isEmpty()) {
             checkMonitors(last);
         }
-        return -(last.reward() - kl.coef() * last.kl());
+        return objectiveLoss(last);
     }
 
     /** Held-out answers right (demo data), NaN otherwise. */
@@ -583,7 +585,9 @@ final class PpoTask implements TrainingLoop.IterationTask {
 
     @Override
     public Map<String, Double> finalMetrics() {
-        validationLoss();
+        if (last == null) {
+            validationLoss();
+        } // else the loop's last step has just evaluated this policy (and run the monitors on it)
         Map<String, Double> after = new LinkedHashMap<>();
         after.put("rewardPpo", last.reward());
         if (world != null) {
@@ -606,7 +610,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
         if (count == 0) {
             return List.of();
         }
-        Evaluation before = evaluate(m.reference);
+        // The SFT policy's answers as measured at the start (same weights, same seed); a resumed run measures again.
+        Evaluation before = startEvaluation != null ? startEvaluation : evaluate(m.reference);
         Evaluation after = last != null ? last : evaluate(m.policy);
         List<String> out = new ArrayList<>();
         for (int i = 0; i < count; i++) {
