@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.config.ConfigNode;
 import forge.data.SourceSpec;
 import forge.errors.BadInputException;
+import forge.model.GptConfig;
 import forge.optim.AdamWConfig;
 import forge.tokenizer.TokenizerConfig;
 import forge.workflow.StageSpec;
@@ -23,6 +24,12 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
                              CheckpointSpec checkpoint, SampleSpec sample, ObjectNode resolved) {
 
     public record ModelSpec(int nLayer, int nHead, int nEmbd, int blockSize, double dropout, boolean bias) {}
+
+    /** The model this config trains; the vocabulary is the tokenizer's. */
+    public GptConfig gptConfig(int vocabSize) {
+        return new GptConfig(vocabSize, model.blockSize(), model.nLayer(), model.nHead(), model.nEmbd(),
+                model.dropout(), model.bias());
+    }
 
     public long tokensPerStep() {
         return (long) train.batchSize() * train.gradAccumSteps() * model.blockSize();

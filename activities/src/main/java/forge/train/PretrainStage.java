@@ -1,11 +1,9 @@
 package forge.train;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
@@ -15,12 +13,9 @@ import forge.data.BatchSampler;
 import forge.data.Documents;
 import forge.data.TokenizedCorpus;
 import forge.data.UriOpener;
-import forge.model.GenerationOptions;
 import forge.model.Gpt;
 import forge.model.GptConfig;
 import forge.optim.AdamW;
-import forge.tensor.EngineArrays;
-import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.workflow.Stages;
 import org.slf4j.Logger;
@@ -75,15 +70,14 @@ public final class PretrainStage {
                 .map(c -> Tokenizer.fromHuggingFaceJson(new String(c.file("tokenizer.json"), StandardCharsets.UTF_8)))
                 .orElseGet(() -> Tokenizer.train(cfg.tokenizer(), docs.stream().flatMap(List::stream).toList()));
         TokenizedCorpus corpus = new TokenizedCorpus(docs, cfg.sources(), tokenizer, cfg.valFraction());
-        GptConfig gptConfig = new GptConfig(tokenizer.vocabSize(), cfg.model().blockSize(), cfg.model().nLayer(),
-                cfg.model().nHead(), cfg.model().nEmbd(), cfg.model().dropout(), cfg.model().bias());
+        GptConfig gptConfig = cfg.gptConfig(tokenizer.vocabSize());
         BatchSampler sampler = new BatchSampler(corpus, gptConfig.blockSize(), cfg.seed());
         List<Batch> valBatches = sampler.validation(cfg.eval().batches(), cfg.train().batchSize());
 
         try (NDManager manager = NDManager.newBaseManager();
              Gpt model = Gpt.create(manager, gptConfig, cfg.seed());
              AdamW optimizer = new AdamW(manager, model.parameters(), cfg.optimizer())) {
-            Task task = new Task(model, manager, tokenizer, sampler, valBatches);
+            PretrainTask task = new PretrainTask(cfg, model, manager, tokenizer, sampler, valBatches);
             TrainState state;
             if (resume.isPresent()) {
                 state = TrainingLoop.resume(resume.get(), cfg.resolved(), metrics, model, optimizer);
@@ -99,64 +93,6 @@ public final class PretrainStage {
             var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
             return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
                     resume.map(c -> c.uri().toString()).orElse(null), wallStart).run();
-        }
-    }
-
-    /** Next-token prediction on (seed, step)-pure batches of the corpus. */
-    private final class Task implements TrainingLoop.Task {
-        final Gpt model;
-        final NDManager manager;
-        final Tokenizer tokenizer;
-        final BatchSampler sampler;
-        final List<Batch> valBatches;
-
-        Task(Gpt model, NDManager manager, Tokenizer tokenizer, BatchSampler sampler, List<Batch> valBatches) {
-            this.model = model;
-            this.manager = manager;
-            this.tokenizer = tokenizer;
-            this.sampler = sampler;
-            this.valBatches = valBatches;
-        }
-
-        @Override
-        public TrainingLoop.StepLoss accumulateGradients(long step) {
-            int accum = cfg.train().gradAccumSteps();
-            double lossSum = 0;
-            for (int micro = 0; micro < accum; micro++) {
-                Batch batch = sampler.train(step, micro, cfg.train().batchSize());
-                try (NDScope scope = new NDScope();
-                     GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    // The model copies ids into libtorch-owned memory before autograd can hold on to them.
-                    NDArray x = manager.create(batch.inputs(), new Shape(batch.batchSize(), batch.blockSize()));
-                    NDArray y = manager.create(batch.targets(), new Shape(batch.batchSize(), batch.blockSize()));
-                    NDArray logits = model.forward(x, true); // (B, T, V)
-                    NDArray loss = Gpt.crossEntropy(logits, y, null);
-                    gc.backward(EngineArrays.scale(loss, 1.0 / accum));
-                    lossSum += loss.getFloat();
-                }
-            }
-            return new TrainingLoop.StepLoss(lossSum / accum, cfg.tokensPerStep());
-        }
-
-        @Override
-        public double validationLoss() {
-            return evaluate(model, manager, valBatches);
-        }
-
-        @Override
-        public List<String> samples() {
-            List<String> out = new ArrayList<>();
-            SampleSpec s = cfg.sample();
-            for (int i = 0; i < s.count(); i++) {
-                int[] prompt = s.prompt().isEmpty()
-                        ? new int[] {tokenizer.id(SpecialToken.END_OF_TEXT)}
-                        : tokenizer.encode(s.prompt());
-                int[] generated = model.generate(prompt, new GenerationOptions(s.maxNewTokens(), s.temperature(),
-                        s.topK(), 1.0, tokenizer.id(SpecialToken.END_OF_TEXT), true),
-                        TrainingLoop.stepSeed(cfg.seed(), -1 - i));
-                out.add(tokenizer.decode(generated, true)); // generate returns the prompt and its continuation
-            }
-            return out;
         }
     }
 

@@ -130,6 +130,8 @@ public final class TrainingLoop {
     private String lastCheckpoint;
     private double lastLoss = Double.NaN;
     private long maxStallNanos;
+    private long totalStallNanos;
+    private int checkpointsSubmitted;
 
     /** @param resumedFrom the checkpoint state came from, or null for a fresh start */
     public TrainingLoop(Settings settings, Task task, Gpt model, AdamW optimizer, Tokenizer tokenizer, Io io,
@@ -259,6 +261,8 @@ public final class TrainingLoop {
         writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, extra, snapshot));
         long stall = System.nanoTime() - t0;
         maxStallNanos = Math.max(maxStallNanos, stall);
+        totalStallNanos += stall;
+        checkpointsSubmitted++;
         io.metrics().checkpointStall(stall);
     }
 
@@ -314,6 +318,9 @@ public final class TrainingLoop {
         Map<String, Double> summary = summaryMetrics(state, lastLoss);
         // The training thread's longest wait on a background checkpoint: host copy, plus any upload still running.
         summary.put("checkpointStallMsMax", maxStallNanos / 1e6);
+        // This attempt's background checkpoints (the final one is written after training and stalls nothing).
+        summary.put("checkpointsSubmitted", (double) checkpointsSubmitted);
+        summary.put("checkpointStallMsMean", checkpointsSubmitted == 0 ? 0 : totalStallNanos / 1e6 / checkpointsSubmitted);
         summary.put("cached", 0.0);
         double tps = state.trainSeconds() > 0 ? state.tokensSeen() / state.trainSeconds() : 0;
         return new StageOutcome(completed, step, checkpoint, seconds(wallStart), tps, summary, samples);

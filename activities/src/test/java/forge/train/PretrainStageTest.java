@@ -233,4 +233,20 @@ class PretrainStageTest {
         e = assertThrows(BadInputException.class, () -> PretrainConfig.parse(typo));
         assertTrue(e.getMessage().startsWith("sede: unknown key"), e.getMessage());
     }
+
+    /** The durability benchmark charges the stage's extra time to durability: only fair if both train the same. */
+    @Test
+    void bareBenchmarkLoopTrainsExactlyWhatTheStageTrains() throws Exception {
+        PretrainConfig cfg = PretrainConfig.parse(spec(40));
+        StageOutcome stage = new PretrainStage(cfg, store("versus-bare"), storage, metrics(), null).run(StageControl.NONE);
+        forge.bench.BareTraining.Result bare = forge.bench.BareTraining.run(cfg, line -> { });
+        assertEquals(stage.metrics().get("valLossStart"), bare.valLossStart());
+        assertEquals(stage.metrics().get("valLossEnd"), bare.valLossEnd(), "same steps, same seeds, same bits");
+        assertEquals(40, bare.steps());
+        assertEquals(40 * cfg.tokensPerStep(), bare.tokens());
+        assertTrue(bare.stepSeconds() > 0 && bare.hostCopyMs() > 0);
+        long parameters = cfg.gptConfig(bare.model().vocabSize()).parameterCount();
+        assertEquals(3 * 4 * parameters, bare.checkpointTensorBytes(), "weights and two AdamW moments, fp32");
+        assertEquals(2.0, stage.metrics().get("checkpointsSubmitted"), "at steps 15 and 30; the end writes final/ instead");
+    }
 }

@@ -20,8 +20,10 @@ public final class Forge {
     public static final int EXIT_UNREACHABLE = 3;
 
     public static void main(String[] args) {
-        // The demo draws a progress bar; routine INFO logs go to the log file instead of through it.
-        if (args.length > 0 && args[0].equals("demo") && System.getProperty("forge.console.level") == null) {
+        // The demo draws a progress bar and the benchmarks print their own progress; routine INFO logs go to the log
+        // file instead of through them.
+        if (args.length > 0 && (args[0].equals("demo") || args[0].equals("bench"))
+                && System.getProperty("forge.console.level") == null) {
             System.setProperty("forge.console.level", "WARN");
         }
         System.exit(execute(args));

@@ -1,0 +1,113 @@
+package forge.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import forge.bench.BenchSection;
+import forge.bench.TrainingBench;
+import forge.errors.BadInputException;
+import forge.worker.WorkerProcess;
+import forge.worker.WorkerSettings;
+import forge.workflow.Stages;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.Consumer;
+
+@Command(name = "training", description = "Training throughput, MFU against this machine's matmul peak, validation "
+        + "loss, and the cost of durability: the same pretraining as a bare loop and as a pipeline stage with S3 "
+        + "checkpoints. Prints markdown.")
+final class BenchTraining implements Callable<Integer> {
+    @Option(names = "--config", description = "pipeline spec with stages.pretrain (default: config/shakespeare-char.yaml)")
+    Path config;
+
+    @Option(names = "--steps", description = "override train.max_steps (quick trials; the figures then miss the reference)")
+    Integer steps;
+
+    @Option(names = "--interval-seconds", defaultValue = "60", description = "checkpoint interval of the first pipeline run (default ${DEFAULT-VALUE})")
+    double intervalSeconds;
+
+    @Option(names = "--dense-every", defaultValue = "100", description = "checkpoint interval in steps of the second pipeline run; 0 skips it (default ${DEFAULT-VALUE})")
+    int denseEvery;
+
+    @Override
+    public Integer call() throws IOException {
+        WorkerProcess.configureTorchThreads(WorkerSettings.fromEnvironment(System.getenv()).torchThreads());
+        for (BenchSection s : run(this, BenchTraining::log)) {
+            System.out.println();
+            System.out.print(s.markdown());
+        }
+        return 0;
+    }
+
+    static java.util.List<BenchSection> run(BenchTraining o, Consumer<String> progress) throws IOException {
+        Path file = o.config != null ? o.config : BenchTraining.home("config", "shakespeare-char.yaml");
+        JsonNode spec = withAbsolutePaths(SpecFiles.read(file), file);
+        StartCommand.validate(spec, file);
+        if (o.steps != null) {
+            if (o.steps < 1) {
+                throw new BadInputException("--steps must be >= 1, got " + o.steps);
+            }
+            ((ObjectNode) spec.path("stages").path(Stages.PRETRAIN).path("train")).put("max_steps", o.steps);
+        }
+        Path work = Files.createTempDirectory("forge-bench-training");
+        try {
+            TrainingBench.Result r = TrainingBench.run(new TrainingBench.Settings(spec, o.intervalSeconds, o.denseEvery,
+                    work), progress);
+            return TrainingBench.sections(r);
+        } finally {
+            deleteTree(work);
+        }
+    }
+
+    /**
+     * Data paths in the shipped specs are relative to the checkout (../shared/data/...); the bench may run from
+     * elsewhere and its worker must read the same file, so they are resolved here, first against the working
+     * directory and then against FORGE_HOME.
+     */
+    static JsonNode withAbsolutePaths(JsonNode spec, Path file) {
+        JsonNode copy = spec.deepCopy();
+        for (JsonNode stage : copy.path("stages")) {
+            for (JsonNode source : stage.path("data").path("sources")) {
+                String path = source.path("path").asText("");
+                if (path.isEmpty() || path.contains(":")) {
+                    continue;
+                }
+                Path p = Path.of(path);
+                if (!p.isAbsolute()) {
+                    Path resolved = Files.exists(p) ? p : home(path);
+                    if (!Files.exists(resolved)) {
+                        throw new BadInputException(file + ": data source " + path + " not found (looked in "
+                                + Path.of("").toAbsolutePath() + " and FORGE_HOME); the benchmark corpus is "
+                                + "../shared/data/tinyshakespeare.txt next to a checkout");
+                    }
+                    ((ObjectNode) source).put("path", resolved.toAbsolutePath().normalize().toString());
+                }
+            }
+        }
+        return copy;
+    }
+
+    static Path home(String first, String... more) {
+        Path local = Path.of(first, more);
+        String home = System.getenv("FORGE_HOME");
+        return Files.exists(local) || home == null ? local : Path.of(home).resolve(local);
+    }
+
+    static void log(String line) {
+        System.err.printf(Locale.ROOT, "[%tT] %s%n", System.currentTimeMillis(), line);
+    }
+
+    static void deleteTree(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
