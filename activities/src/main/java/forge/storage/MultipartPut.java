@@ -1,5 +1,7 @@
 package forge.storage;
 
+import software.amazon.awssdk.core.exception.AbortedException;
+import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
@@ -9,13 +11,21 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
 import java.io.ByteArrayInputStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
- * Uploads one in-memory object in parts. Each part is its own API call, so a retry re-sends at most one part and the
- * per-call timeout bounds a part rather than a multi-GiB object. On any failure the upload is aborted so no orphaned
- * parts keep costing storage.
+ * Uploads one in-memory object in parts, {@link #PARALLEL_PARTS} at a time. Each part is its own API call, so a retry
+ * re-sends at most one part and the per-call timeout bounds a part rather than a multi-GiB object. On any failure the
+ * upload is aborted so no orphaned parts keep costing storage.
  */
 final class MultipartPut {
+    /** Parts in flight per object. */
+    static final int PARALLEL_PARTS = 4;
+
     private MultipartPut() {
     }
 
@@ -27,31 +37,73 @@ final class MultipartPut {
         ChecksumAlgorithm algorithm = crc32 ? ChecksumAlgorithm.CRC32 : null;
         String uploadId = s3.createMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key())
                 .checksumAlgorithm(algorithm)).uploadId();
+        int count = (int) ((data.length + partSize - 1) / partSize);
+        // Parts go up a few at a time: one at a time, each waited for its payload hash, the transfer and the server's
+        // write in turn, and on S3 itself one connection carries a fraction of what a few do.
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(PARALLEL_PARTS, count), r -> {
+            Thread t = new Thread(r, "multipart " + uri.key());
+            t.setDaemon(true);
+            return t;
+        });
         try {
+            List<Future<CompletedPart>> pending = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                int off = (int) (i * partSize);
+                int len = (int) Math.min(partSize, data.length - (long) off);
+                int number = i + 1;
+                pending.add(pool.submit(() -> {
+                    UploadPartResponse r = s3.uploadPart(b -> b.bucket(uri.bucket()).key(uri.key())
+                                    .uploadId(uploadId).partNumber(number).contentLength((long) len)
+                                    .checksumAlgorithm(algorithm),
+                            // A provider, not fromBytes: no copy of the part, and a fresh stream for every retry.
+                            RequestBody.fromContentProvider(() -> new ByteArrayInputStream(data, off, len), len,
+                                    "application/octet-stream"));
+                    return CompletedPart.builder().partNumber(number).eTag(r.eTag())
+                            .checksumCRC32(r.checksumCRC32()).build();
+                }));
+            }
             List<CompletedPart> parts = new ArrayList<>();
-            int partNumber = 1;
-            for (long offset = 0; offset < data.length; offset += partSize, partNumber++) {
-                int off = (int) offset;
-                int len = (int) Math.min(partSize, data.length - offset);
-                int number = partNumber;
-                UploadPartResponse r = s3.uploadPart(b -> b.bucket(uri.bucket()).key(uri.key())
-                                .uploadId(uploadId).partNumber(number).contentLength((long) len)
-                                .checksumAlgorithm(algorithm),
-                        // A provider, not fromBytes: no copy of the part, and a fresh stream for every retry.
-                        RequestBody.fromContentProvider(() -> new ByteArrayInputStream(data, off, len), len,
-                                "application/octet-stream"));
-                parts.add(CompletedPart.builder().partNumber(number).eTag(r.eTag())
-                        .checksumCRC32(r.checksumCRC32()).build());
+            for (Future<CompletedPart> f : pending) {
+                parts.add(await(f));
             }
             s3.completeMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key()).uploadId(uploadId)
                     .multipartUpload(m -> m.parts(parts)));
         } catch (RuntimeException e) {
+            stop(pool); // parts still running would otherwise outlive the abort and leave orphans behind it
             try {
                 s3.abortMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key()).uploadId(uploadId));
             } catch (RuntimeException abortFailure) {
                 e.addSuppressed(abortFailure);
             }
             throw e;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static CompletedPart await(Future<CompletedPart> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw AbortedException.create("interrupted while uploading parts", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw SdkClientException.create("part upload failed: " + e.getCause(), e.getCause());
+        }
+    }
+
+    private static void stop(ExecutorService pool) {
+        pool.shutdownNow();
+        try {
+            pool.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }
