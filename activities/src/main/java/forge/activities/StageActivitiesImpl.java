@@ -25,12 +25,16 @@ import io.temporal.activity.Activity;
 import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.WorkflowClient;
 import io.temporal.failure.ApplicationFailure;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 import java.util.function.Function;
 
 /** Thin glue: Temporal in, plain training classes out. Everything interesting lives in {@code forge.train}. */
 public class StageActivitiesImpl implements StageActivities {
+    private static final Logger log = LoggerFactory.getLogger(StageActivitiesImpl.class);
+
     private final S3Storage storage;
     private final S3Settings settings;
     private final WorkflowClient client;
@@ -106,6 +110,8 @@ public class StageActivitiesImpl implements StageActivities {
         MDC.put("run", input.runId());
         MDC.put("stage", input.stage());
         MDC.put("attempt", String.valueOf(ctx.getInfo().getAttempt()));
+        // Marks where each attempt begins in the log; a retry's next line comes only after its checkpoint is loaded.
+        log.info("{} attempt {} started", input.stage(), ctx.getInfo().getAttempt());
         try {
             StageOutcome outcome = stage.apply(control);
             if (!outcome.completed()) {

@@ -115,6 +115,10 @@ final class PpoTask implements TrainingLoop.IterationTask {
     private Evaluation last;
     private Evaluation startEvaluation;
     private TrainingMetrics.PpoIteration lastIteration;
+    private Timing lastTiming;
+
+    /** Where an iteration's time went besides generating (which {@link TrainingMetrics.PpoIteration} has). */
+    private record Timing(double seconds, double scoringShare, long newTokens) {}
 
     /** @param saved a resumed run's state metrics (KL coefficient, start figures); empty for a fresh start */
     PpoTask(PpoConfig cfg, Models models, AdamW optimizer, AdamW criticOptimizer, Tokenizer tokenizer,
@@ -257,6 +261,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
             values = actionValues(idx).toFloatArray();
             rawScores = m.reward.scores(idx, false).toFloatArray();                            // (B, W)
         }
+        double scoreSeconds = (System.nanoTime() - t0) / 1e9 - genSeconds;
 
         // Rewards: −β·(log π − log π_ref) per action, plus the clipped, normalised score on the last one.
         double beta = kl.coef();
@@ -326,6 +331,7 @@ final class PpoTask implements TrainingLoop.IterationTask {
         lastIteration = new TrainingMetrics.PpoIteration(scoreMean, scoreStd, meanKl, kl.coef(), entropy, sums[1],
                 sums[2], sums[3], sums[4], (double) generated / rows, genSeconds / seconds, generated / genSeconds);
         metrics.ppo(lastIteration);
+        lastTiming = new Timing(seconds, scoreSeconds / seconds, generated);
         if ((step + 1) % cfg.evalInterval() == 0 || step == 0) {
             log.info(String.format(Locale.ROOT, "%s step %d: rollout reward %.3f ± %.3f, KL %.3f (β %.4f), entropy %.3f, "
                     + "clip fraction %.3f, approx KL %.4f, %.1f new tokens per answer; %.0f%% of %.2f s generating "
@@ -646,6 +652,13 @@ final class PpoTask implements TrainingLoop.IterationTask {
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("reward", lastIteration.rewardMean());
         out.put("kl", lastIteration.kl());
+        // The iteration's throughput and where its time went: generating, scoring (the four models' forward
+        // passes over the rollout), and the rest (the epochs of updates). Read by `forge bench rollout`.
+        out.put("rolloutTokensPerSecond", lastIteration.rolloutTokensPerSecond());
+        out.put("generationShare", lastIteration.generationShare());
+        out.put("scoringShare", lastTiming.scoringShare());
+        out.put("iterationSeconds", lastTiming.seconds());
+        out.put("newTokens", (double) lastTiming.newTokens());
         return out;
     }
 }

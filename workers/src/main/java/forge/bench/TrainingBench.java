@@ -26,7 +26,8 @@ import java.util.function.Consumer;
  * matmul peak measured just before), and as the pretrain stage of a real pipeline — Temporal activity, heartbeats,
  * metrics, background checkpoints to S3 — once at the checkpoint interval users are told to use and once at a dense
  * one that makes the per-checkpoint cost measurable. The bare loop runs before and after the durable ones so that
- * drift in the machine's speed shows instead of being charged to durability.
+ * drift in the machine's speed shows instead of being charged to durability; the second bare run takes the next seed,
+ * which costs the same and shows how much the validation loss owes to the seed.
  */
 public final class TrainingBench {
 
@@ -47,6 +48,13 @@ public final class TrainingBench {
 
         PretrainConfig config() {
             return PretrainConfig.parse(spec.path("stages").path(Stages.PRETRAIN));
+        }
+
+        /** The same config under another seed: the second bare run shows how much the loss varies by seed. */
+        PretrainConfig config(long seed) {
+            ObjectNode pretrain = spec.path("stages").path(Stages.PRETRAIN).deepCopy();
+            pretrain.put("seed", seed);
+            return PretrainConfig.parse(pretrain);
         }
     }
 
@@ -96,8 +104,8 @@ public final class TrainingBench {
                 }
             }
         }
-        progress.accept("bare loop again");
-        bare.add(BareTraining.run(cfg, progress));
+        progress.accept("bare loop again, seed " + (cfg.seed() + 1));
+        bare.add(BareTraining.run(s.config(cfg.seed() + 1), progress));
         return new Result(s, peak, bare, durable);
     }
 
@@ -153,9 +161,14 @@ public final class TrainingBench {
         rows.add(BenchSection.Row.withTarget("model FLOPs utilisation", String.format(Locale.ROOT,
                 "%.1f%% (%.1f GFLOP/s)", 100 * mfu, achieved), "≥ 25% of the matmul peak", mfu >= 0.25));
         double valLoss = first.valLossEnd();
-        rows.add(BenchSection.Row.withTarget("validation loss after " + first.steps() + " steps", String.format(
-                Locale.ROOT, "%.4f (from %.4f)", valLoss, first.valLossStart()), "≤ 1.88 (nanoGPT ≈ 1.88)",
-                valLoss <= 1.88));
+        rows.add(BenchSection.Row.withTarget("validation loss after " + first.steps() + " steps, seed "
+                        + r.settings().config().seed(), String.format(Locale.ROOT, "%.4f (from %.4f)", valLoss,
+                        first.valLossStart()), "≤ 1.88 (nanoGPT ≈ 1.88)", valLoss <= 1.88));
+        for (int i = 1; i < r.bare().size(); i++) {
+            BareTraining.Result other = r.bare().get(i);
+            rows.add(BenchSection.Row.of("validation loss, bare run " + (i + 1) + " (seed +" + i + ")",
+                    String.format(Locale.ROOT, "%.4f", other.valLossEnd())));
+        }
         for (Durable d : r.durable()) {
             rows.add(BenchSection.Row.of("validation loss, pipeline run (checkpoints " + d.label() + ")",
                     String.format(Locale.ROOT, "%.4f%s", d.metric("valLossEnd"),
@@ -191,9 +204,12 @@ public final class TrainingBench {
             if (checkpoints > 0) {
                 double stallMean = d.metric("checkpointStallMsMean");
                 double stallMax = d.metric("checkpointStallMsMax");
+                // The stall is the host copy plus bookkeeping (a state copy, a queue hand-off); half again absorbs
+                // that and the noise of timing a few milliseconds on a shared machine.
                 rows.add(BenchSection.Row.withTarget("  training stall per checkpoint, mean / max", String.format(
-                        Locale.ROOT, "%.2f / %.2f ms", stallMean, stallMax), "≤ host copy × 1.5 (" + String.format(
-                        Locale.ROOT, "%.2f ms", first.hostCopyMs() * 1.5) + ")", stallMax <= first.hostCopyMs() * 1.5));
+                        Locale.ROOT, "%.2f / %.2f ms", stallMean, stallMax), String.format(Locale.ROOT,
+                        "mean ≤ the host copy (%.2f ms) × 1.5", first.hostCopyMs()),
+                        stallMean <= first.hostCopyMs() * 1.5));
             }
             if (!userInterval && checkpoints > 0) {
                 double perCheckpoint = (d.trainSeconds() - bareLoop) / checkpoints;

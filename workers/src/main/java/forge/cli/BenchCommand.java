@@ -12,13 +12,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** Measurements that need no running stack. */
-@Command(name = "bench", description = "Benchmarks on this machine, without Temporal or S3.",
-        subcommands = {BenchCommand.Generation.class})
+/** Performance measured on the machine it runs on; `all` writes the report BENCHMARKS.md records. */
+@Command(name = "bench", description = "Benchmarks on this machine; each prints markdown, `all` runs every one.",
+        subcommands = {BenchAll.class, BenchCommand.Generation.class, BenchCheckpointIo.class, BenchTraining.class, BenchMemory.class,
+                BenchRollout.class, BenchRestart.class})
 final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
-        throw new BadInputException("bench needs a benchmark: generation");
+        throw new BadInputException("bench needs a benchmark: all, or one of " + BenchAll.PARTS);
     }
 
     @Command(name = "generation", description = "Generation speed with and without the KV cache on randomly "
