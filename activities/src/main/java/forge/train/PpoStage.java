@@ -70,6 +70,13 @@ public final class PpoStage {
     }
 
     public StageOutcome run(StageControl control) {
+        // Setup (data, tokenizer, parents, checkpoint download) can outlast a short heartbeat timeout on a cold worker.
+        try (KeepAlive.Running setup = KeepAlive.start(control, KeepAlive.settingUp(control, cfg.train().maxSteps()))) {
+            return run(control, setup);
+        }
+    }
+
+    private StageOutcome run(StageControl control, KeepAlive.Running setup) {
         long wallStart = System.nanoTime();
         Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.PPO, store, wallStart);
         if (done.isPresent()) {
@@ -141,6 +148,7 @@ public final class PpoStage {
                 var settings = new TrainingLoop.Settings(Stages.PPO, cfg.seed(), cfg.train().maxSteps(),
                         cfg.evalInterval(), cfg.checkpoint());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
+                setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,
                         resume.map(c -> c.uri().toString()).orElse(null), wallStart).run();
             }

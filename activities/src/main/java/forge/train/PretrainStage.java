@@ -51,6 +51,13 @@ public final class PretrainStage {
     }
 
     public StageOutcome run(StageControl control) {
+        // Setup (data, tokenizer, parents, checkpoint download) can outlast a short heartbeat timeout on a cold worker.
+        try (KeepAlive.Running setup = KeepAlive.start(control, KeepAlive.settingUp(control, cfg.train().maxSteps()))) {
+            return run(control, setup);
+        }
+    }
+
+    private StageOutcome run(StageControl control, KeepAlive.Running setup) {
         long wallStart = System.nanoTime();
         Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.PRETRAIN, store, wallStart);
         if (done.isPresent()) {
@@ -91,6 +98,7 @@ public final class PretrainStage {
             var settings = new TrainingLoop.Settings(Stages.PRETRAIN, cfg.seed(), cfg.train().maxSteps(),
                     cfg.eval().interval(), cfg.checkpoint());
             var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
+            setup.close();
             return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
                     resume.map(c -> c.uri().toString()).orElse(null), wallStart).run();
         }

@@ -74,6 +74,13 @@ public final class SftStage {
     }
 
     public StageOutcome run(StageControl control) {
+        // Setup (data, tokenizer, parents, checkpoint download) can outlast a short heartbeat timeout on a cold worker.
+        try (KeepAlive.Running setup = KeepAlive.start(control, KeepAlive.settingUp(control, cfg.train().maxSteps()))) {
+            return run(control, setup);
+        }
+    }
+
+    private StageOutcome run(StageControl control, KeepAlive.Running setup) {
         long wallStart = System.nanoTime();
         Optional<StageOutcome> done = TrainingLoop.finishedBefore(Stages.SFT, store, wallStart);
         if (done.isPresent()) {
@@ -174,6 +181,7 @@ public final class SftStage {
                 var settings = new TrainingLoop.Settings(Stages.SFT, cfg.seed(), cfg.train().maxSteps(),
                         cfg.eval().interval(), cfg.checkpoint());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
+                setup.close();
                 return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
                         resume.map(c -> c.uri().toString()).orElse(null), wallStart).run();
             }

@@ -86,10 +86,11 @@ public final class TrainingBench {
     public static Result run(Settings s, Consumer<String> progress) {
         PretrainConfig cfg = s.config();
         progress.accept("measuring the matmul peak");
-        MatmulPeak.Result peak = MatmulPeak.measure(MatmulPeak.DEFAULT_SIZES, 3.0, progress);
+        MatmulPeak.Result peak = FreshThread.call("matmul peak",
+                () -> MatmulPeak.measure(MatmulPeak.DEFAULT_SIZES, 3.0, progress));
         List<BareTraining.Result> bare = new ArrayList<>();
         progress.accept("bare loop: " + cfg.train().maxSteps() + " steps");
-        bare.add(BareTraining.run(cfg, progress));
+        bare.add(FreshThread.call("bare loop", () -> BareTraining.run(cfg, progress)));
         List<Durable> durable = new ArrayList<>();
         try (DevStack stack = DevStack.start(s.workDir().resolve("s3"), 0, 0)) {
             WorkerSettings settings = WorkerSettings.fromEnvironment(System.getenv())
@@ -105,7 +106,8 @@ public final class TrainingBench {
             }
         }
         progress.accept("bare loop again, seed " + (cfg.seed() + 1));
-        bare.add(BareTraining.run(s.config(cfg.seed() + 1), progress));
+        PretrainConfig next = s.config(cfg.seed() + 1);
+        bare.add(FreshThread.call("bare loop", () -> BareTraining.run(next, progress)));
         return new Result(s, peak, bare, durable);
     }
 

@@ -3,6 +3,7 @@ package forge.cli;
 import ai.djl.engine.Engine;
 import forge.bench.BenchSection;
 import forge.bench.CheckpointIoBench;
+import forge.bench.FreshThread;
 import forge.bench.GenerationBench;
 import forge.bench.MachineLoad;
 import forge.bench.MemoryBench;
@@ -69,7 +70,14 @@ final class BenchAll implements Callable<Integer> {
                 }
                 progress.accept("== " + part);
                 long p0 = System.nanoTime();
-                sections.put(part, run(part, progress));
+                // Each part on a thread of its own, so that no part's torch thread pool outlives it (FreshThread).
+                sections.put(part, FreshThread.call(part, () -> {
+                    try {
+                        return run(part, progress);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }));
                 seconds.put(part, (System.nanoTime() - p0) / 1e9);
             }
             String report = header(threads, (System.nanoTime() - t0) / 1e9, seconds, load) + body(sections);
