@@ -3,12 +3,14 @@ package forge.cli;
 import forge.errors.BadInputException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ScopeType;
 
 /**
  * The {@code ./forge} command line. Exit codes: 0 success, 1 the pipeline failed or was cancelled, 2 bad input
  * (spec, flags, unknown run), 3 cannot reach Temporal or S3.
  */
-@Command(name = "forge", mixinStandardHelpOptions = true, version = "LLM Forge 0.1.0",
+// Inherited, so that every command and subcommand answers --help.
+@Command(name = "forge", mixinStandardHelpOptions = true, scope = ScopeType.INHERIT, version = "LLM Forge 0.1.0",
         description = "Durable four-stage language-model training on Temporal.",
         subcommands = {DemoCommand.class, DevCommand.class, WorkerCommand.class, StartCommand.class,
                 RunCommands.Status.class, RunCommands.Watch.class, RunCommands.Pause.class,
