@@ -9,8 +9,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
 /**
  * The embedded S3 of {@code ./forge dev}, over a temporary folder deleted on close: benchmarks that run real stages
@@ -53,11 +51,7 @@ final class BenchS3 implements AutoCloseable {
             storage.close();
             s3.close();
         } finally {
-            try (Stream<Path> paths = Files.walk(dir)) {
-                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            } catch (IOException e) {
-                // A leftover temp folder is not worth failing a finished benchmark for.
-            }
+            CheckpointIoBench.deleteQuietly(dir);
         }
     }
 }

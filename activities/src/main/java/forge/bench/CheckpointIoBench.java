@@ -346,7 +346,8 @@ public final class CheckpointIoBench {
         return (System.nanoTime() - startNanos) / 1e9;
     }
 
-    private static void deleteQuietly(Path root) {
+    /** Deletes a benchmark's temporary folder; a leftover one is not worth failing a finished benchmark over. */
+    public static void deleteQuietly(Path root) {
         if (!Files.exists(root)) {
             return;
         }

@@ -28,7 +28,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -39,7 +38,6 @@ import java.util.function.Predicate;
 import java.util.function.ToDoubleFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * How long training stops when a GPU worker is SIGKILLed after a checkpoint: the dev stack (Temporal test server on a
@@ -171,7 +169,7 @@ public final class RestartBench {
             throw new IllegalStateException("interrupted", e);
         } finally {
             if (ownDir && dir != null) {
-                deleteQuietly(dir);
+                CheckpointIoBench.deleteQuietly(dir);
             }
         }
     }
@@ -425,14 +423,6 @@ public final class RestartBench {
             return socket.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        }
-    }
-
-    private static void deleteQuietly(Path root) {
-        try (Stream<Path> paths = Files.walk(root)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException | UncheckedIOException e) {
-            // A leftover temp folder is not worth failing a benchmark over.
         }
     }
 }

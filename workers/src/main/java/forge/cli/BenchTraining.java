@@ -12,7 +12,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -61,7 +60,7 @@ final class BenchTraining implements Callable<Integer> {
                     work), progress);
             return TrainingBench.sections(r);
         } finally {
-            deleteTree(work);
+            forge.bench.CheckpointIoBench.deleteQuietly(work);
         }
     }
 
@@ -101,13 +100,5 @@ final class BenchTraining implements Callable<Integer> {
 
     static void log(String line) {
         System.err.printf(Locale.ROOT, "[%tT] %s%n", System.currentTimeMillis(), line);
-    }
-
-    static void deleteTree(Path dir) {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 }
