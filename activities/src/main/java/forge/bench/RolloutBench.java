@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import forge.config.ShippedFiles;
 import forge.errors.BadInputException;
 import forge.train.PpoConfig;
 import forge.train.PpoStage;
@@ -124,9 +125,7 @@ public final class RolloutBench {
 
     /** config/demo.yaml's stages, from the working directory or else {@code $FORGE_HOME}, as {@code forge demo}. */
     public static ObjectNode readDemoStages() {
-        Path local = Path.of("config", "demo.yaml");
-        String home = System.getenv("FORGE_HOME");
-        Path file = Files.exists(local) || home == null ? local : Path.of(home, "config", "demo.yaml");
+        Path file = ShippedFiles.resolve("config", "demo.yaml");
         try {
             JsonNode spec = YAML.readTree(file.toFile());
             if (spec == null || !spec.path("stages").isObject()) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.bench.BenchSection;
 import forge.bench.TrainingBench;
+import forge.config.ShippedFiles;
 import forge.errors.BadInputException;
 import forge.worker.WorkerProcess;
 import forge.worker.WorkerSettings;
@@ -45,7 +46,7 @@ final class BenchTraining implements Callable<Integer> {
     }
 
     static java.util.List<BenchSection> run(BenchTraining o, Consumer<String> progress) throws IOException {
-        Path file = o.config != null ? o.config : BenchTraining.home("config", "shakespeare-char.yaml");
+        Path file = o.config != null ? o.config : ShippedFiles.resolve("config", "shakespeare-char.yaml");
         JsonNode spec = withAbsolutePaths(SpecFiles.read(file), file);
         StartCommand.validate(spec, file);
         if (o.steps != null) {
@@ -79,7 +80,7 @@ final class BenchTraining implements Callable<Integer> {
                 }
                 Path p = Path.of(path);
                 if (!p.isAbsolute()) {
-                    Path resolved = Files.exists(p) ? p : home(path);
+                    Path resolved = ShippedFiles.resolve(path);
                     if (!Files.exists(resolved)) {
                         throw new BadInputException(file + ": data source " + path + " not found (looked in "
                                 + Path.of("").toAbsolutePath() + " and FORGE_HOME); the benchmark corpus is "
@@ -90,12 +91,6 @@ final class BenchTraining implements Callable<Integer> {
             }
         }
         return copy;
-    }
-
-    static Path home(String first, String... more) {
-        Path local = Path.of(first, more);
-        String home = System.getenv("FORGE_HOME");
-        return Files.exists(local) || home == null ? local : Path.of(home).resolve(local);
     }
 
     static void log(String line) {

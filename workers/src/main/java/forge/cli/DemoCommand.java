@@ -3,6 +3,7 @@ package forge.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import forge.config.ShippedFiles;
 import forge.dev.DevStack;
 import forge.storage.S3Settings;
 import forge.worker.Role;
@@ -44,9 +45,7 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (config == null) {
-            Path local = Path.of("config", "demo.yaml");
-            String home = System.getenv("FORGE_HOME");
-            config = Files.exists(local) || home == null ? local : Path.of(home, "config", "demo.yaml");
+            config = ShippedFiles.resolve("config", "demo.yaml");
         }
         JsonNode json = SpecFiles.read(config);
         PipelineSpec spec = StartCommand.validate(json, config);
