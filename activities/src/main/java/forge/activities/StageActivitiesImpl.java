@@ -1,24 +1,15 @@
 package forge.activities;
 
-import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
+import forge.stage.StageEnv;
+import forge.stage.StageRegistry;
 import forge.storage.S3Settings;
 import forge.storage.S3Storage;
 import forge.storage.StorageUnavailableException;
-import forge.train.CheckpointSpec;
-import forge.train.PpoConfig;
-import forge.train.PpoStage;
-import forge.train.PretrainConfig;
-import forge.train.PretrainStage;
-import forge.train.RewardConfig;
-import forge.train.RewardStage;
-import forge.train.SftConfig;
-import forge.train.SftStage;
-import forge.train.TrainingMetrics;
 import forge.train.StageOutcome;
+import forge.train.TrainingMetrics;
 import forge.workflow.StageActivities;
-import forge.workflow.Stages;
 import forge.workflow.StageInput;
 import forge.workflow.StageResult;
 import io.temporal.activity.Activity;
@@ -31,7 +22,10 @@ import org.slf4j.MDC;
 
 import java.util.function.Function;
 
-/** Thin glue: Temporal in, plain training classes out. Everything interesting lives in {@code forge.train}. */
+/**
+ * Thin glue: Temporal in, plain training classes out. Everything interesting lives in the stages (found through
+ * {@link StageRegistry}) and {@code forge.train}.
+ */
 public class StageActivitiesImpl implements StageActivities {
     private static final Logger log = LoggerFactory.getLogger(StageActivitiesImpl.class);
 
@@ -47,50 +41,28 @@ public class StageActivitiesImpl implements StageActivities {
 
     @Override
     public StageResult pretrain(StageInput input) {
-        return run(input, control -> {
-            PretrainConfig cfg = PretrainConfig.parse(input.config());
-            return new PretrainStage(cfg, store(input, cfg.checkpoint()), storage, metrics(input), cache()).run(control);
-        });
+        return run(input);
     }
 
     @Override
     public StageResult sft(StageInput input) {
-        return run(input, control -> {
-            SftConfig cfg = SftConfig.parse(input.config());
-            return new SftStage(cfg, input.parentCheckpoint(), store(input, cfg.checkpoint()), storage,
-                    metrics(input), cache()).run(control);
-        });
+        return run(input);
     }
 
     @Override
     public StageResult reward(StageInput input) {
-        return run(input, control -> {
-            RewardConfig cfg = RewardConfig.parse(input.config());
-            return new RewardStage(cfg, input.parentCheckpoint(), store(input, cfg.checkpoint()), storage,
-                    metrics(input), cache()).run(control);
-        });
+        return run(input);
     }
 
     @Override
     public StageResult ppo(StageInput input) {
-        return run(input, control -> {
-            PpoConfig cfg = PpoConfig.parse(input.config());
-            return new PpoStage(cfg, input.earlierOutputs().get(Stages.SFT), input.parentCheckpoint(),
-                    store(input, cfg.checkpoint()), storage, metrics(input), cache()).run(control);
-        });
+        return run(input);
     }
 
-    /** s3://bucket/prefix/runId/stage/ */
-    private CheckpointStore store(StageInput input, CheckpointSpec checkpoint) {
-        return new CheckpointStore(storage, settings.stageRoot(input.runId(), input.stage()), checkpoint.keepLast());
-    }
-
-    private static TrainingMetrics metrics(StageInput input) {
-        return TrainingMetrics.of(input.runId(), input.stage());
-    }
-
-    private StageCache cache() {
-        return new StageCache(storage, settings.root().resolve("_cache"));
+    private StageResult run(StageInput input) {
+        StageEnv env = new StageEnv(input, storage, settings, TrainingMetrics.of(input.runId(), input.stage()),
+                new StageCache(storage, settings.root().resolve("_cache")));
+        return run(input, control -> StageRegistry.kind(input.stage()).run(env, control));
     }
 
     private static <T extends Throwable> T causeOfType(Throwable t, Class<T> type) {

@@ -9,10 +9,10 @@ import forge.data.TokenizedCorpus;
 import forge.model.Gpt;
 import forge.model.GptConfig;
 import forge.optim.AdamW;
+import forge.stage.pretrain.PretrainConfig;
+import forge.stage.pretrain.PretrainTask;
 import forge.tensor.HostTensor;
 import forge.tokenizer.Tokenizer;
-import forge.train.PretrainConfig;
-import forge.train.PretrainTask;
 import forge.train.TrainingLoop;
 
 import java.util.ArrayList;

@@ -1,8 +1,8 @@
 package forge.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -255,7 +255,7 @@ public final class Gpt implements AutoCloseable {
      * (0, 1, ... restarting per example), picked from wpe per token; segments (B, T) integer, which example a token
      * belongs to (1, 2, ...; 0 on padding) → logits (B, T, V). Position i attends to j only if
      * {@code j <= i && segments[i] == segments[j]}, so each example's logits are what it gets alone with positions
-     * 0.. (see {@code forge.sft.SftBatch}). Padding (segment 0) attends to earlier padding and itself, so every
+     * 0.. (see {@code forge.stage.sft.SftBatch}). Padding (segment 0) attends to earlier padding and itself, so every
      * softmax row has a finite entry and no NaN reaches the gradients; give it weight 0 in the loss.
      *
      * <p>Trains under a GradientCollector with dropout and LoRA exactly like the plain forward; costs an extra

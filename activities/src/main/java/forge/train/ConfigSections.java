@@ -13,16 +13,16 @@ import java.util.List;
  * the same keys; each stage passes its own defaults. Each section is read whole and checked for unknown keys before
  * its values are judged: a misspelt key is the likelier cause of a strange value, so it is the error to report first.
  */
-final class ConfigSections {
+public final class ConfigSections {
     private ConfigSections() {}
 
     /** nanoGPT's defaults scaled to a stage: what changes between stages is the step count and learning rate. */
-    record TrainDefaults(long maxSteps, int batchSize, double learningRate, double minLr, int warmupSteps,
+    public record TrainDefaults(long maxSteps, int batchSize, double learningRate, double minLr, int warmupSteps,
                          double weightDecay) {}
 
-    record Train(TrainSpec spec, AdamWConfig optimizer) {}
+    public record Train(TrainSpec spec, AdamWConfig optimizer) {}
 
-    static Train train(ConfigNode root, TrainDefaults d) {
+    public static Train train(ConfigNode root, TrainDefaults d) {
         ConfigNode tr = root.child("train");
         long maxSteps = tr.longValue("max_steps", d.maxSteps());
         int batchSize = tr.integer("batch_size", d.batchSize()), accum = tr.integer("grad_accum_steps", 1);
@@ -37,7 +37,7 @@ final class ConfigSections {
     }
 
     /** init_from: the s3:// checkpoint directory a stage starts from instead of the previous stage's output. */
-    static String initFrom(ConfigNode root) {
+    public static String initFrom(ConfigNode root) {
         String initFrom = root.text("init_from", null);
         if (initFrom != null && !initFrom.startsWith("s3://")) {
             throw BadInputException.field("init_from", "must be an s3:// checkpoint directory, got \"" + initFrom + "\"");
@@ -46,7 +46,7 @@ final class ConfigSections {
     }
 
     /** data.sources: at least one {path, weight, format, field}. */
-    static List<SourceSpec> sources(List<ConfigNode> nodes) {
+    public static List<SourceSpec> sources(List<ConfigNode> nodes) {
         List<SourceSpec> sources = new ArrayList<>();
         for (int i = 0; i < nodes.size(); i++) {
             ConfigNode s = nodes.get(i);
@@ -63,14 +63,14 @@ final class ConfigSections {
         return sources;
     }
 
-    static EvalSpec eval(ConfigNode root, int interval, int batches) {
+    public static EvalSpec eval(ConfigNode root, int interval, int batches) {
         ConfigNode e = root.child("eval");
         int evalInterval = e.integer("interval", interval), evalBatches = e.integer("batches", batches);
         e.finish();
         return new EvalSpec(evalInterval, evalBatches);
     }
 
-    static CheckpointSpec checkpoint(ConfigNode root) {
+    public static CheckpointSpec checkpoint(ConfigNode root) {
         ConfigNode c = root.child("checkpoint");
         int steps = c.integer("interval_steps", 500);
         double seconds = c.number("interval_seconds", 300);
@@ -79,7 +79,7 @@ final class ConfigSections {
         return new CheckpointSpec(steps, seconds, keepLast);
     }
 
-    static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt, double temperature) {
+    public static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt, double temperature) {
         ConfigNode s = root.child("sample");
         int n = s.integer("count", count), maxNew = s.integer("max_new_tokens", maxNewTokens);
         int topK = s.integer("top_k", 20);

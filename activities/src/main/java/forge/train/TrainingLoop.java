@@ -423,11 +423,11 @@ public final class TrainingLoop {
         return (System.nanoTime() - sinceNanos) / 1e9;
     }
 
-    static String fmt(double v) {
+    public static String fmt(double v) {
         return String.format(java.util.Locale.ROOT, "%.4f", v);
     }
 
-    static byte[] json(Object o) {
+    public static byte[] json(Object o) {
         try {
             return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
         } catch (IOException e) {

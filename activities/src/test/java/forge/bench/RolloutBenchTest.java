@@ -4,10 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import forge.errors.BadInputException;
-import forge.train.PpoConfig;
-import forge.train.PretrainConfig;
-import forge.train.RewardConfig;
-import forge.train.SftConfig;
+import forge.stage.ppo.PpoConfig;
+import forge.stage.pretrain.PretrainConfig;
+import forge.stage.reward.RewardConfig;
+import forge.stage.sft.SftConfig;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;

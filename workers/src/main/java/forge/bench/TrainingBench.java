@@ -3,7 +3,7 @@ package forge.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.dev.DevStack;
-import forge.train.PretrainConfig;
+import forge.stage.pretrain.PretrainConfig;
 import forge.worker.Role;
 import forge.worker.WorkerProcess;
 import forge.worker.WorkerSettings;

@@ -2,13 +2,13 @@ package forge.cli;
 
 import forge.checkpoint.CheckpointStore;
 import forge.errors.BadInputException;
+import forge.generation.CheckpointGenerator.Generation;
+import forge.generation.CheckpointGenerator.Reply;
+import forge.generation.CheckpointGenerator;
 import forge.model.GenerationOptions;
 import forge.model.GptConfig;
 import forge.storage.S3Storage;
 import forge.storage.S3Uri;
-import forge.train.CheckpointGenerator;
-import forge.train.CheckpointGenerator.Generation;
-import forge.train.CheckpointGenerator.Reply;
 import forge.worker.WorkerProcess;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;

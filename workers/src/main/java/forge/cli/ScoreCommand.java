@@ -1,9 +1,9 @@
 package forge.cli;
 
 import forge.checkpoint.CheckpointStore;
+import forge.rewards.RewardScorer;
 import forge.storage.S3Storage;
 import forge.storage.S3Uri;
-import forge.train.RewardScorer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -2,7 +2,7 @@ package forge.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import forge.errors.BadInputException;
-import forge.train.StageConfigs;
+import forge.stage.StageRegistry;
 import forge.worker.TemporalConnection;
 import forge.worker.WorkerSettings;
 import forge.workflow.PipelineSpec;
@@ -64,7 +64,7 @@ final class StartCommand implements Callable<Integer> {
         }
         for (var stage : spec.stages()) {
             try {
-                StageConfigs.validate(stage.name(), stage.config());
+                StageRegistry.validate(stage.name(), stage.config());
             } catch (BadInputException e) {
                 throw new BadInputException(file + ": " + e.getMessage());
             }
