@@ -2,11 +2,11 @@ package forge.stage.ppo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import forge.chat.TruncationPolicy;
 import forge.config.ConfigNode;
-import forge.data.SourceSpec;
 import forge.errors.BadInputException;
 import forge.optim.AdamWConfig;
+import forge.rollout.RolloutPrompts;
+import forge.rollout.RolloutSpec;
 import forge.train.CheckpointSpec;
 import forge.train.ConfigSections;
 import forge.train.TrainSpec;
@@ -25,20 +25,14 @@ import java.util.List;
  * @param rewardFrom  the reward model; defaults to this run's reward output
  * @param critic      {@code reward}: a separate value model initialised from the reward model (DeepSpeed-Chat,
  *                    TRL); {@code policy_head}: a fresh value head on the policy's trunk, sharing it
- * @param validation  held-out prompt sources; empty to hold out {@code valFraction} of the training prompts
- * @param tooLong     what to do with a prompt that leaves less than max_new_tokens of context: skip or fail
- *                    (truncating a question changes it, so that is not offered)
+ * @param data        the prompts: training, held-out, and what to do with ones too long for the context
  */
 public record PpoConfig(long seed, boolean cache, String initFrom, String rewardFrom, Critic critic,
-                        List<SourceSpec> sources, List<SourceSpec> validation, double valFraction,
-                        TruncationPolicy tooLong, TrainSpec train, AdamWConfig optimizer, Rollout rollout,
+                        RolloutPrompts.Data data, TrainSpec train, AdamWConfig optimizer, RolloutSpec rollout,
                         Objective objective, Kl kl, Monitors monitors, int evalInterval, int evalPrompts,
                         CheckpointSpec checkpoint, int sampleCount, ObjectNode resolved) {
 
     public enum Critic { REWARD, POLICY_HEAD }
-
-    /** Sampling during rollouts; temperature 1 and no top-k/top-p samples the policy's own distribution. */
-    public record Rollout(int maxNewTokens, double temperature, int topK, double topP) {}
 
     /**
      * @param missingEosPenalty subtracted from the (normalised) score of a response that never ends its turn; 0 is off
@@ -76,40 +70,8 @@ public record PpoConfig(long seed, boolean cache, String initFrom, String reward
             default -> throw BadInputException.field("critic", "must be reward or policy_head, got \"" + criticText + "\"");
         };
 
-        ConfigNode d = root.child("data");
-        List<ConfigNode> sourceNodes = d.list("sources");
-        List<ConfigNode> validationNodes = d.has("validation") ? d.list("validation") : List.of();
-        double valFraction = d.number("val_fraction", 0.05);
-        TruncationPolicy tooLong = TruncationPolicy.parse(d.text("too_long", "skip"), "data.too_long");
-        d.finish();
-        List<SourceSpec> sources = ConfigSections.sources(sourceNodes);
-        List<SourceSpec> validation = validationNodes.isEmpty() ? List.of() : ConfigSections.sources(validationNodes);
-        if (validation.isEmpty() && (valFraction <= 0 || valFraction >= 1)) {
-            throw BadInputException.field("data.val_fraction", "must be in (0, 1) when data.validation is not given, got "
-                    + valFraction);
-        }
-        if (tooLong == TruncationPolicy.TRUNCATE_PROMPT_LEFT) {
-            throw BadInputException.field("data.too_long", "must be skip or fail: a question cut short is a different "
-                    + "question");
-        }
-
-        ConfigNode ro = root.child("rollout");
-        Rollout rollout = new Rollout(ro.integer("max_new_tokens", 32), ro.number("temperature", 1.0),
-                ro.integer("top_k", 0), ro.number("top_p", 1.0));
-        ro.finish();
-        if (rollout.maxNewTokens() < 1) {
-            throw BadInputException.field("rollout.max_new_tokens", "must be >= 1, got " + rollout.maxNewTokens());
-        }
-        if (!(rollout.temperature() > 0) || Double.isInfinite(rollout.temperature())) {
-            throw BadInputException.field("rollout.temperature", "must be > 0 (PPO needs the policy's probabilities "
-                    + "of what it sampled), got " + rollout.temperature());
-        }
-        if (rollout.topK() < 0) {
-            throw BadInputException.field("rollout.top_k", "must be >= 0 (0 = off), got " + rollout.topK());
-        }
-        if (!(rollout.topP() > 0 && rollout.topP() <= 1)) {
-            throw BadInputException.field("rollout.top_p", "must be in (0, 1] (1 = off), got " + rollout.topP());
-        }
+        RolloutPrompts.Data data = RolloutPrompts.Data.parse(root);
+        RolloutSpec rollout = RolloutSpec.parse(root);
 
         ConfigNode p = root.child("ppo");
         int epochs = p.integer("epochs", 4), miniBatches = p.integer("mini_batches", 4);
@@ -171,8 +133,7 @@ public record PpoConfig(long seed, boolean cache, String initFrom, String reward
         if (sampleCount < 0) {
             throw BadInputException.field("sample.count", "must be >= 0, got " + sampleCount);
         }
-        return new PpoConfig(seed, cache, initFrom, rewardFrom, critic, sources, validation, valFraction, tooLong,
-                train.spec(), train.optimizer(), rollout, objective, kl, monitors, evalInterval, evalPrompts,
+        return new PpoConfig(seed, cache, initFrom, rewardFrom, critic, data, train.spec(), train.optimizer(), rollout, objective, kl, monitors, evalInterval, evalPrompts,
                 checkpoint, sampleCount, root.resolved());
     }
 

@@ -2,23 +2,17 @@ package forge.stage.ppo;
 
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import forge.chat.ChatEncoder;
-import forge.chat.Conversation;
-import forge.chat.TruncationPolicy;
-import forge.chat.Turn;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
-import forge.data.SourceSpec;
 import forge.data.UriOpener;
 import forge.demo.DemoWorld;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
 import forge.optim.AdamW;
+import forge.rewards.RewardModel;
 import forge.rewards.RewardStats;
-import forge.rollout.Prompt;
-import forge.rollout.PromptDocuments;
-import forge.stage.sft.TrainValSplit;
+import forge.rollout.RolloutPrompts;
 import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
@@ -92,25 +86,21 @@ public final class PpoStage {
         }
         ParentModel policyParent = ParentModel.load(store, policyUri);
         ParentModel rewardParent = ParentModel.load(store, rewardUri);
-        requireCompatible(policyParent, rewardParent);
+        RewardModel.requireCompatible(policyParent, rewardParent, "reward_from", Stages.PPO);
         RewardStats stats = cfg.objective().normalizeReward() ? RewardStats.of(rewardParent.checkpoint())
                 : new RewardStats(0, 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(policyParent::requireSameAs);
 
         Tokenizer tokenizer = policyParent.tokenizer();
-        int room = policyParent.config().blockSize() - cfg.rollout().maxNewTokens();
-        if (room < 2) {
-            throw BadInputException.field("rollout.max_new_tokens", cfg.rollout().maxNewTokens() + " leaves no room "
-                    + "for a prompt in the policy's block_size of " + policyParent.config().blockSize());
-        }
-        Prompts prompts = prompts(tokenizer, room);
+        RolloutPrompts prompts = RolloutPrompts.read(cfg.data(), tokenizer, policyParent.config().blockSize(),
+                cfg.rollout().maxNewTokens(), cfg.seed(), Map.of(), remote, Stages.PPO);
         String cacheKey = cacheKey(prompts, policyParent, rewardParent);
         Optional<StageOutcome> hit = TrainingLoop.cached(Stages.PPO, cache, cacheKey, store, resume, wallStart);
         if (hit.isPresent()) {
             return hit.get();
         }
-        DemoWorld world = DemoWorld.behind(cfg.sources().stream().map(SourceSpec::path).toList());
+        DemoWorld world = DemoWorld.behind(cfg.data().paths());
 
         try (NDManager manager = NDManager.newBaseManager();
              Gpt policy = Gpt.create(manager, policyParent.config(), cfg.seed());
@@ -163,25 +153,6 @@ public final class PpoStage {
         }
     }
 
-    /** A reward model reads the policy's token ids as they are: the two must share a tokenizer. */
-    private void requireCompatible(ParentModel policy, ParentModel reward) {
-        if (!reward.weights().containsKey("score.weight")) {
-            throw BadInputException.field("reward_from", reward.uri() + " is not a reward model: it has no score.weight");
-        }
-        if (policy.weights().containsKey("score.weight")) {
-            throw BadInputException.field("init_from", policy.uri() + " is a reward model, not a policy (it has a "
-                    + "score head); start PPO from an SFT checkpoint");
-        }
-        if (!policy.tokenizer().toHuggingFaceJson().equals(reward.tokenizer().toHuggingFaceJson())) {
-            throw new BadInputException("the policy " + policy.uri() + " and the reward model " + reward.uri()
-                    + " use different tokenizers; the reward model must be trained from the same SFT lineage");
-        }
-        if (reward.config().blockSize() < policy.config().blockSize()) {
-            throw new BadInputException("the reward model " + reward.uri() + " has block_size "
-                    + reward.config().blockSize() + ", shorter than the policy's " + policy.config().blockSize());
-        }
-    }
-
     private static void restoreCritic(LoadedCheckpoint c, PpoTask.Models models, AdamW criticOptimizer) {
         if (models.critic != null) {
             models.critic.load(Safetensors.read(c.file(VALUE_MODEL)));
@@ -191,92 +162,14 @@ public final class PpoStage {
         }
     }
 
-    /** Training and held-out prompts, each with its ids under the chat template, too-long ones dropped or refused. */
-    record Prompts(List<PpoTask.EncodedPrompt> train, List<PpoTask.EncodedPrompt> validation, int skipped) {}
-
-    private Prompts prompts(Tokenizer tokenizer, int room) {
-        List<PpoTask.EncodedPrompt> t = new ArrayList<>();
-        List<PpoTask.EncodedPrompt> v = new ArrayList<>();
-        int[] skipped = {0};
-        for (int i = 0; i < cfg.sources().size(); i++) {
-            String where = "data.sources[" + i + "]";
-            List<Prompt> read = PromptDocuments.read(cfg.sources().get(i), where, remote);
-            if (cfg.validation().isEmpty()) {
-                // TrainValSplit's rule, so prompts split as deterministically as SFT examples do.
-                TrainValSplit split = TrainValSplit.of(read.stream().map(PpoStage::asConversation).toList(),
-                        cfg.valFraction(), cfg.seed());
-                t.addAll(encode(tokenizer, split.train().stream().map(PpoStage::asPrompt).toList(), where, room,
-                        skipped));
-                v.addAll(encode(tokenizer, split.validation().stream().map(PpoStage::asPrompt).toList(), where, room,
-                        skipped));
-            } else {
-                t.addAll(encode(tokenizer, read, where, room, skipped));
-            }
-        }
-        for (int i = 0; i < cfg.validation().size(); i++) {
-            String where = "data.validation[" + i + "]";
-            v.addAll(encode(tokenizer, PromptDocuments.read(cfg.validation().get(i), where, remote), where, room,
-                    skipped));
-        }
-        if (skipped[0] > 0) {
-            log.warn("{}: {} prompts leave less than rollout.max_new_tokens = {} of context and were skipped",
-                    Stages.PPO, skipped[0], cfg.rollout().maxNewTokens());
-        }
-        if (t.isEmpty() || v.isEmpty()) {
-            throw BadInputException.field("data.sources", "left " + t.size() + " training and " + v.size()
-                    + " held-out prompts that fit the context with rollout.max_new_tokens = "
-                    + cfg.rollout().maxNewTokens() + "; PPO needs both");
-        }
-        return new Prompts(t, v, skipped[0]);
-    }
-
-    /** @param where the config field the prompts came from, named when one is refused */
-    private List<PpoTask.EncodedPrompt> encode(Tokenizer tokenizer, List<Prompt> prompts, String where, int room,
-                                               int[] skipped) {
-        List<PpoTask.EncodedPrompt> out = new ArrayList<>(prompts.size());
-        for (Prompt p : prompts) {
-            int[] ids = ChatEncoder.prompt(tokenizer, p.context(), Integer.MAX_VALUE);
-            if (ids.length > room) {
-                if (cfg.tooLong() == TruncationPolicy.FAIL) {
-                    throw BadInputException.field(where, "prompt \"" + abbreviate(p.lastUserTurn()) + "\" has "
-                            + ids.length + " tokens; with rollout.max_new_tokens = " + cfg.rollout().maxNewTokens()
-                            + " at most " + room + " fit the context (set data.too_long: skip to drop such prompts)");
-                }
-                skipped[0]++;
-                continue;
-            }
-            out.add(new PpoTask.EncodedPrompt(p, ids));
-        }
-        return out;
-    }
-
-    private static String abbreviate(String s) {
-        return s.length() <= 60 ? s : s.substring(0, 57) + "...";
-    }
-
-    /** A prompt dressed as a conversation (with an empty reply) only to split it by TrainValSplit's rule. */
-    private static Conversation asConversation(Prompt p) {
-        List<Turn> turns = new ArrayList<>(p.context());
-        turns.add(Turn.assistant(""));
-        return new Conversation(turns);
-    }
-
-    private static Prompt asPrompt(Conversation c) {
-        return new Prompt(c.turns().subList(0, c.turns().size() - 1));
-    }
-
     /** The resolved config (minus whether to cache), the prompts, and both parents' files. */
-    private String cacheKey(Prompts prompts, ParentModel policy, ParentModel reward) {
+    private String cacheKey(RolloutPrompts prompts, ParentModel policy, ParentModel reward) {
         ObjectNode keyConfig = cfg.resolved().deepCopy();
         keyConfig.remove("cache");
         List<List<String>> inputs = new ArrayList<>();
         inputs.add(policy.digest());
         inputs.add(reward.digest());
-        for (List<PpoTask.EncodedPrompt> list : List.of(prompts.train(), prompts.validation())) {
-            List<String> texts = new ArrayList<>();
-            list.forEach(p -> texts.add(p.prompt().toString()));
-            inputs.add(texts);
-        }
+        inputs.addAll(prompts.texts());
         return StageCache.key(Stages.PPO, keyConfig, inputs);
     }
 }

@@ -7,15 +7,19 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
-import forge.chat.ChatEncoder;
 import forge.data.EpochOrder;
 import forge.data.Seeds;
 import forge.demo.DemoWorld;
 import forge.model.GenerationOptions;
 import forge.model.Gpt;
 import forge.optim.AdamW;
+import forge.rewards.RewardModel;
 import forge.rewards.RewardStats;
-import forge.rollout.Prompt;
+import forge.rollout.EncodedPrompt;
+import forge.rollout.HeldOutAnswers;
+import forge.rollout.PolicyGradient;
+import forge.rollout.RolloutBatch;
+import forge.rollout.TokenLogProbs;
 import forge.tensor.EngineArrays;
 import forge.tensor.HostTensor;
 import forge.tokenizer.SpecialToken;
@@ -45,10 +49,6 @@ import java.util.Map;
  */
 final class PpoTask implements TrainingLoop.IterationTask {
     private static final Logger log = LoggerFactory.getLogger(PpoTask.class);
-    private static final int SCORE_ROWS = 64;
-    private static final long EVAL_SEED = 0x5eed;
-
-    record EncodedPrompt(Prompt prompt, int[] ids) {}
 
     /** The four models: policy (trained), frozen reference and reward model, and the critic or a value head. */
     static final class Models {
@@ -106,6 +106,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
     private final RewardStats stats;
     private final List<EncodedPrompt> train;
     private final List<EncodedPrompt> validation;
+    private final HeldOutAnswers heldOut;
+    private final RewardModel rewardModel;
     private final DemoWorld world;
     private final TrainingMetrics metrics;
     private final KlController kl;
@@ -139,6 +141,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
                 cfg.kl().target(), cfg.kl().horizon());
         this.order = new EpochOrder(train.size(), cfg.seed(), 0x9907);
         this.stopToken = tokenizer.id(SpecialToken.END_OF_TURN);
+        this.heldOut = new HeldOutAnswers(this.validation, cfg.rollout(), stopToken, tokenizer, world, models.manager);
+        this.rewardModel = new RewardModel(models.reward, stats, models.manager, stopToken);
         this.hackingWarnings = saved.getOrDefault("hackingWarnings", 0.0);
         start.putAll(saved);
     }
@@ -174,77 +178,24 @@ final class PpoTask implements TrainingLoop.IterationTask {
 
     // ------------------------------------------------------------------------------------------ one iteration
 
-    /** A rollout batch on the host: sequences right-padded to width, and per-action arrays (rows · (width−1)). */
-    private record Rollout(int rows, int width, long[] tokens, int[] from, int[] to, float[] mask, float[] oldLogp,
-                           float[] oldValues, float[] advantages, float[] returns) {
-        int actions() {
-            return width - 1;
-        }
-
-        /** The given rows, narrowed to the widest of them. */
-        Rollout rows(int[] pick) {
-            int w = 0;
-            for (int r : pick) {
-                w = Math.max(w, to[r] + 1);
-            }
-            int n = pick.length;
-            long[] t = new long[n * w];
-            float[][] out = new float[5][n * (w - 1)];
-            float[][] in = {mask, oldLogp, oldValues, advantages, returns};
-            int[] f = new int[n];
-            int[] e = new int[n];
-            for (int i = 0; i < n; i++) {
-                int r = pick[i];
-                System.arraycopy(tokens, r * width, t, i * w, w);
-                for (int a = 0; a < 5; a++) {
-                    System.arraycopy(in[a], r * (width - 1), out[a], i * (w - 1), w - 1);
-                }
-                f[i] = from[r];
-                e[i] = to[r];
-            }
-            return new Rollout(n, w, t, f, e, out[0], out[1], out[2], out[3], out[4]);
-        }
-    }
-
     @Override
     public TrainingLoop.Iteration iterate(long step) {
         long t0 = System.nanoTime();
         int rows = cfg.train().batchSize();
+        int[][] prompts = new int[rows][];
+        int[] promptLengths = new int[rows];
         List<EncodedPrompt> batch = new ArrayList<>(rows);
         for (int i = 0; i < rows; i++) {
-            batch.add(train.get(order.item(step * rows + i)));
+            EncodedPrompt p = train.get(order.item(step * rows + i));
+            batch.add(p);
+            prompts[i] = p.ids();
+            promptLengths[i] = p.ids().length;
         }
-        List<int[]> sequences = generate(m.policy, batch, rolloutOptions(), Seeds.mix(cfg.seed(), step));
-        long generated = 0;
-        for (int r = 0; r < rows; r++) {
-            generated += sequences.get(r).length - batch.get(r).ids().length;
-        }
+        List<int[]> sequences = List.of(m.policy.generateBatch(prompts, rolloutOptions(), Seeds.mix(cfg.seed(), step)));
+        RolloutBatch rollout = RolloutBatch.of(sequences, promptLengths, stopToken);
+        long generated = rollout.tokenCount() - Arrays.stream(promptLengths).sum();
         double genSeconds = (System.nanoTime() - t0) / 1e9;
-
-        int width = 0;
-        for (int[] s : sequences) {
-            width = Math.max(width, s.length);
-        }
-        int actions = width - 1;
-        long[] tokens = new long[rows * width];
-        int[] from = new int[rows];
-        int[] to = new int[rows];
-        boolean[] ended = new boolean[rows];
-        float[] mask = new float[rows * actions];
-        long tokenCount = 0;
-        for (int r = 0; r < rows; r++) {
-            int[] s = sequences.get(r);
-            for (int i = 0; i < width; i++) {
-                tokens[r * width + i] = i < s.length ? s[i] : stopToken; // padding: never an action (mask 0)
-            }
-            from[r] = batch.get(r).ids().length - 1;
-            to[r] = s.length - 1;
-            ended[r] = s[s.length - 1] == stopToken && s.length > batch.get(r).ids().length;
-            for (int j = from[r]; j < to[r]; j++) {
-                mask[r * actions + j] = 1;
-            }
-            tokenCount += s.length;
-        }
+        int width = rollout.width();
 
         float[] oldLogp;
         float[] refLogp;
@@ -252,52 +203,45 @@ final class PpoTask implements TrainingLoop.IterationTask {
         float[] rawScores;
         double entropy;
         try (NDScope scope = new NDScope()) {
-            NDArray idx = m.manager.create(tokens, new Shape(rows, width));
-            NDArray maskArr = EngineArrays.of(m.manager, mask, new Shape(rows, actions));
-            NDArray logits = m.policy.forward(idx, false);                                     // (B, W, V)
-            NDArray lp = actionLogProbs(logits, idx);                                          // (B, W-1, V)
-            oldLogp = taken(lp, idx).toFloatArray();                                           // (B, W-1)
-            entropy = maskedMean(lp.exp().mul(lp).sum(new int[] {-1}).neg(), maskArr);
-            refLogp = taken(actionLogProbs(m.reference.forward(idx, false), idx), idx).toFloatArray();
+            NDArray idx = rollout.ids(m.manager);
+            NDArray maskArr = rollout.perAction(m.manager, rollout.mask());
+            NDArray lp = TokenLogProbs.actions(m.policy.forward(idx, false), temperature());        // (B, W-1, V)
+            oldLogp = TokenLogProbs.taken(lp, idx).toFloatArray();                                 // (B, W-1)
+            entropy = TokenLogProbs.maskedMean(TokenLogProbs.entropy(lp), maskArr);
+            refLogp = TokenLogProbs.taken(TokenLogProbs.actions(m.reference.forward(idx, false), temperature()), idx)
+                    .toFloatArray();
             values = actionValues(idx).toFloatArray();
-            rawScores = m.reward.scores(idx, false).toFloatArray();                            // (B, W)
+            rawScores = m.reward.scores(idx, false).toFloatArray();                                // (B, W)
         }
         double scoreSeconds = (System.nanoTime() - t0) / 1e9 - genSeconds;
 
         // Rewards: −β·(log π − log π_ref) per action, plus the clipped, normalised score on the last one.
         double beta = kl.coef();
-        float[] rewards = new float[rows * actions];
         double[] score = new double[rows];
-        double klSum = 0;
         for (int r = 0; r < rows; r++) {
-            double raw = rawScores[r * width + to[r]];
+            double raw = rawScores[r * width + rollout.to()[r]];
             if (!Double.isFinite(raw)) {
                 throw new TrainingLoop.NonFinite(Stages.PPO + ": the reward model scored a response " + raw
                         + " at step " + step + " (prompt \"" + batch.get(r).prompt().lastUserTurn() + "\")");
             }
             double s = Math.max(-cfg.objective().rewardClip(), Math.min(cfg.objective().rewardClip(),
                     stats.normalise(raw)));
-            if (!ended[r]) {
+            if (!rollout.ended()[r]) {
                 s -= cfg.objective().missingEosPenalty();
             }
             score[r] = s;
-            double rowKl = 0;
-            for (int j = from[r]; j < to[r]; j++) {
-                int i = r * actions + j;
-                double k = oldLogp[i] - refLogp[i];
-                rowKl += k;
-                rewards[i] = (float) (-beta * k);
-            }
-            rewards[r * actions + to[r] - 1] += (float) s;
-            klSum += rowKl;
         }
-        Gae.Result gae = Gae.compute(rewards, values, rows, actions, from, to, cfg.objective().gamma(),
-                cfg.objective().lambda());
+        double[] rowKl = new double[rows];
+        float[] rewards = PpoLoss.shapedRewards(rollout, oldLogp, refLogp, score, beta, rowKl);
+        double klSum = 0;
+        for (double k : rowKl) {
+            klSum += k;
+        }
+        Gae.Result gae = Gae.compute(rewards, values, rows, rollout.actions(), rollout.from(), rollout.to(),
+                cfg.objective().gamma(), cfg.objective().lambda());
         if (cfg.objective().whitenAdvantages()) {
-            Gae.whiten(gae.advantages(), mask);
+            Gae.whiten(gae.advantages(), rollout.mask());
         }
-        Rollout rollout = new Rollout(rows, width, tokens, from, to, mask, oldLogp, values, gae.advantages(),
-                gae.returns());
 
         // Epochs of clipped updates over shuffled mini-batches.
         int mb = cfg.objective().miniBatches();
@@ -310,7 +254,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
             for (int b = 0; b < mb; b++) {
                 int lo = b * rows / mb;
                 int hi = (b + 1) * rows / mb;
-                double[] u = update(rollout.rows(Arrays.copyOfRange(perm, lo, hi)), step, k);
+                double[] u = update(rollout.pick(Arrays.copyOfRange(perm, lo, hi), oldLogp, values,
+                        gae.advantages(), gae.returns()), step, k);
                 for (int i = 0; i < sums.length; i++) {
                     sums[i] += u[i] / updates;
                 }
@@ -345,27 +290,25 @@ final class PpoTask implements TrainingLoop.IterationTask {
         state.put("klRollout", meanKl);
         state.put("rolloutRewardFinal", scoreMean);
         state.put("hackingWarnings", hackingWarnings);
-        return new TrainingLoop.Iteration(sums[0], tokenCount, last.lr(), last.gradNorm(), state);
+        return new TrainingLoop.Iteration(sums[0], rollout.tokenCount(), last.lr(), last.gradNorm(), state);
     }
 
     /**
-     * One clipped update's gradients on a mini-batch; returns its loss, policy loss, value loss, clip fraction and
-     * approximate KL. Throws instead of leaving gradients of a non-finite loss for the optimizer.
+     * One clipped update's gradients on a mini-batch (per-action old log-probs, old values, advantages, returns);
+     * returns its loss, policy loss, value loss, clip fraction and approximate KL. Throws instead of leaving
+     * gradients of a non-finite loss for the optimizer.
      */
-    private double[] update(Rollout b, long step, int k) {
-        Shape shape = new Shape(b.rows(), b.actions());
-        double n = 0;
-        for (float x : b.mask()) {
-            n += x;
-        }
+    private double[] update(RolloutBatch.Picked picked, long step, int k) {
+        RolloutBatch b = picked.batch();
+        double n = TokenLogProbs.count(b.mask());
         try (NDScope scope = new NDScope();
              GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            NDArray idx = m.manager.create(b.tokens(), new Shape(b.rows(), b.width()));
-            NDArray mask = EngineArrays.of(m.manager, b.mask(), shape);
-            NDArray adv = EngineArrays.of(m.manager, b.advantages(), shape);
-            NDArray ret = EngineArrays.of(m.manager, b.returns(), shape);
-            NDArray oldV = EngineArrays.of(m.manager, b.oldValues(), shape);
-            NDArray oldLogp = EngineArrays.of(m.manager, b.oldLogp(), shape);
+            NDArray idx = b.ids(m.manager);
+            NDArray mask = b.perAction(m.manager, b.mask());
+            NDArray oldLogp = b.perAction(m.manager, picked.perAction()[0]);
+            NDArray oldV = b.perAction(m.manager, picked.perAction()[1]);
+            NDArray adv = b.perAction(m.manager, picked.perAction()[2]);
+            NDArray ret = b.perAction(m.manager, picked.perAction()[3]);
             NDArray logits;
             NDArray values;
             if (m.critic != null) {
@@ -376,15 +319,11 @@ final class PpoTask implements TrainingLoop.IterationTask {
                 logits = m.policy.lmHead(hidden);
                 values = valueHeadOn(hidden).get(new NDIndex(":, 0:{}", b.width() - 1));
             }
-            NDArray logp = taken(actionLogProbs(logits, idx), idx);                              // (B, W-1)
-            NDArray ratio = logp.sub(oldLogp).exp();
+            NDArray logp = TokenLogProbs.taken(TokenLogProbs.actions(logits, temperature()), idx);   // (B, W-1)
+            NDArray ratio = PolicyGradient.ratio(logp, oldLogp);
             double eps = cfg.objective().clipRange();
-            NDArray pg = adv.mul(ratio).neg().maximum(adv.mul(ratio.clip(1 - eps, 1 + eps)).neg());
-            double ev = cfg.objective().valueClipRange();
-            NDArray vClipped = oldV.add(values.sub(oldV).clip(-ev, ev));
-            NDArray vf = values.sub(ret).square().maximum(vClipped.sub(ret).square());
-            NDArray pgLoss = maskedMeanArray(pg, mask, n);
-            NDArray vfLoss = EngineArrays.scale(maskedMeanArray(vf, mask, n), 0.5);
+            NDArray pgLoss = PpoLoss.policy(ratio, adv, mask, eps, n);
+            NDArray vfLoss = PpoLoss.value(values, oldV, ret, mask, cfg.objective().valueClipRange(), n);
             NDArray loss = pgLoss.add(EngineArrays.scale(vfLoss, cfg.objective().vfCoef()));
             double lossValue = loss.getFloat();
             if (!Double.isFinite(lossValue)) {
@@ -392,27 +331,14 @@ final class PpoTask implements TrainingLoop.IterationTask {
                         + ", update " + k + " (lower train.learning_rate, or ppo.clip_range)");
             }
             gc.backward(loss);
-            double clipFrac = maskedMean(ratio.sub(EngineArrays.scalar(m.manager, 1)).abs()
-                    .gt(eps).toType(ai.djl.ndarray.types.DataType.FLOAT32, false), mask);
-            NDArray d = logp.sub(oldLogp);
-            double approxKl = 0.5 * maskedMean(d.mul(d), mask);
+            double clipFrac = PolicyGradient.clipFraction(ratio, mask, eps, eps);
+            double approxKl = PolicyGradient.approxKl(logp, oldLogp, mask);
             return new double[] {lossValue, pgLoss.getFloat(), vfLoss.getFloat(), clipFrac, approxKl};
         }
     }
 
-    /** log-softmax of the logits at every action position, at the rollout temperature: (B, W, V) → (B, W−1, V). */
-    private NDArray actionLogProbs(NDArray logits, NDArray idx) {
-        long w = idx.getShape().get(1);
-        NDArray l = logits.get(new NDIndex(":, 0:{}, :", w - 1));
-        return EngineArrays.scale(l, 1.0 / cfg.rollout().temperature()).logSoftmax(-1);
-    }
-
-    /** The log-probability of each action's token: (B, W−1, V) → (B, W−1). */
-    private static NDArray taken(NDArray logProbs, NDArray idx) {
-        long w = idx.getShape().get(1);
-        // Owned: gather's backward reads the ids after the caller's arrays may be closed.
-        NDArray next = EngineArrays.owned(idx.get(new NDIndex(":, 1:{}", w)));
-        return logProbs.gather(next.expandDims(-1), -1).squeeze(-1);
+    private double temperature() {
+        return cfg.rollout().temperature();
     }
 
     /** The critic's value of each action's state: (B, W) → (B, W−1). */
@@ -427,25 +353,8 @@ final class PpoTask implements TrainingLoop.IterationTask {
         return hidden.matMul(m.valueHead.transpose()).squeeze(-1);
     }
 
-    private static NDArray maskedMeanArray(NDArray x, NDArray mask, double n) {
-        return EngineArrays.scale(x.mul(mask).sum(), 1.0 / Math.max(n, 1));
-    }
-
-    private static double maskedMean(NDArray x, NDArray mask) {
-        double n = mask.sum().getFloat();
-        return n == 0 ? 0 : x.mul(mask).sum().getFloat() / n;
-    }
-
-    // ------------------------------------------------------------------------------------------ generation
-
     private GenerationOptions rolloutOptions() {
-        return new GenerationOptions(cfg.rollout().maxNewTokens(), cfg.rollout().temperature(), cfg.rollout().topK(),
-                cfg.rollout().topP(), stopToken, true);
-    }
-
-    /** Full sequences (prompt then reply) for every prompt, in one left-padded batch. */
-    private static List<int[]> generate(Gpt model, List<EncodedPrompt> prompts, GenerationOptions opts, long seed) {
-        return List.of(model.generateBatch(prompts.stream().map(EncodedPrompt::ids).toArray(int[][]::new), opts, seed));
+        return cfg.rollout().options(stopToken);
     }
 
     // ------------------------------------------------------------------------------------------ evaluation
@@ -469,93 +378,10 @@ final class PpoTask implements TrainingLoop.IterationTask {
     private Evaluation evaluate(Gpt model) {
         // Sampled as in rollouts, with one fixed seed: the objective PPO optimises, and the same draws for every
         // policy measured, so SFT and PPO are compared on equal terms.
-        List<int[]> seqs = generate(model, validation, rolloutOptions(), EVAL_SEED);
-        int n = seqs.size();
-        double[] scores = rewardScores(seqs);
-        List<String> replies = new ArrayList<>(n);
-        double truth = 0;
-        double truthSq = 0;
-        double correct = 0;
-        double length = 0;
-        for (int i = 0; i < n; i++) {
-            int promptLength = validation.get(i).ids().length;
-            String reply = ChatEncoder.reply(tokenizer, seqs.get(i), promptLength);
-            replies.add(reply);
-            length += seqs.get(i).length - promptLength;
-            if (world != null) {
-                String q = validation.get(i).prompt().lastUserTurn();
-                double t = world.score(q, reply);
-                truth += t;
-                truthSq += t * t;
-                correct += world.correct(q, reply) ? 1 : 0;
-            }
-        }
-        double truthMean = truth / n;
-        double truthStd = Math.sqrt(Math.max(0, truthSq / n - truthMean * truthMean));
-        return new Evaluation(Arrays.stream(scores).average().orElse(0), truthMean, truthStd, correct / n,
-                exactKl(model, seqs), length / n, replies, scores);
-    }
-
-    /** Normalised reward-model scores of whole sequences, read at each one's last token. */
-    private double[] rewardScores(List<int[]> seqs) {
-        double[] out = new double[seqs.size()];
-        for (int lo = 0; lo < seqs.size(); lo += SCORE_ROWS) {
-            List<int[]> chunk = seqs.subList(lo, Math.min(seqs.size(), lo + SCORE_ROWS));
-            int w = chunk.stream().mapToInt(s -> s.length).max().orElse(1);
-            try (NDScope scope = new NDScope()) {
-                float[] s = m.reward.scores(padded(chunk, w), false).toFloatArray();
-                for (int r = 0; r < chunk.size(); r++) {
-                    out[lo + r] = stats.normalise(s[r * w + chunk.get(r).length - 1]);
-                }
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Mean over sequences of the exact KL(π ‖ π_ref) summed along each response: Σ over the response's positions of
-     * Σ_v π(v)(log π(v) − log π_ref(v)), over the whole vocabulary rather than the sampled token, so it is never
-     * negative and needs no sampling.
-     */
-    private double exactKl(Gpt model, List<int[]> seqs) {
-        if (model == m.reference) {
-            return 0;
-        }
-        double total = 0;
-        for (int lo = 0; lo < seqs.size(); lo += SCORE_ROWS) {
-            List<int[]> chunk = seqs.subList(lo, Math.min(seqs.size(), lo + SCORE_ROWS));
-            int w = chunk.stream().mapToInt(s -> s.length).max().orElse(1);
-            if (w < 2) {
-                continue;
-            }
-            float[] mask = new float[chunk.size() * (w - 1)];
-            for (int r = 0; r < chunk.size(); r++) {
-                int from = validation.get(lo + r).ids().length - 1;
-                for (int j = from; j < chunk.get(r).length - 1; j++) {
-                    mask[r * (w - 1) + j] = 1;
-                }
-            }
-            try (NDScope scope = new NDScope()) {
-                NDArray idx = padded(chunk, w);
-                NDArray lp = actionLogProbs(model.forward(idx, false), idx);
-                NDArray lq = actionLogProbs(m.reference.forward(idx, false), idx);
-                NDArray perPosition = lp.exp().mul(lp.sub(lq)).sum(new int[] {-1});             // (B, W-1)
-                total += perPosition.mul(EngineArrays.of(m.manager, mask, new Shape(chunk.size(), w - 1)))
-                        .sum().getFloat();
-            }
-        }
-        return total / seqs.size();
-    }
-
-    private NDArray padded(List<int[]> seqs, int width) {
-        long[] ids = new long[seqs.size() * width];
-        for (int r = 0; r < seqs.size(); r++) {
-            int[] s = seqs.get(r);
-            for (int i = 0; i < width; i++) {
-                ids[r * width + i] = i < s.length ? s[i] : stopToken;
-            }
-        }
-        return m.manager.create(ids, new Shape(seqs.size(), width));
+        HeldOutAnswers.Answers a = heldOut.sample(model);
+        double[] scores = rewardModel.normalised(a.sequences());
+        return new Evaluation(Arrays.stream(scores).average().orElse(0), a.truthMean(), a.truthStd(),
+                a.correctFraction(), heldOut.exactKl(model, m.reference, a), a.length(), a.replies(), scores);
     }
 
     /**
