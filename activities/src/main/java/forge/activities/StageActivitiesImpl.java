@@ -59,6 +59,16 @@ public class StageActivitiesImpl implements StageActivities {
         return run(input);
     }
 
+    @Override
+    public StageResult grpo(StageInput input) {
+        return run(input);
+    }
+
+    @Override
+    public StageResult dpo(StageInput input) {
+        return run(input);
+    }
+
     private StageResult run(StageInput input) {
         StageEnv env = new StageEnv(input, storage, settings, TrainingMetrics.of(input.runId(), input.stage()),
                 new StageCache(storage, settings.root().resolve("_cache")));

@@ -81,8 +81,40 @@ public record PipelineSpec(String name, List<StageSpec> stages) {
                     + "s3://.../final/)");
         }
         requirePpoInputs(stages);
+        requirePolicy(stages, Stages.GRPO);
+        requirePolicy(stages, Stages.DPO);
+        requireGrpoRewardModel(stages);
         String name = root.hasNonNull("name") ? root.get("name").asText() : "pipeline";
         return new PipelineSpec(name, stages);
+    }
+
+    /** GRPO and DPO start from the SFT policy: this spec's sft stage, or the checkpoint init_from names. */
+    private static void requirePolicy(List<StageSpec> stages, String stage) {
+        List<String> names = stages.stream().map(StageSpec::name).toList();
+        int at = names.indexOf(stage);
+        if (at >= 0 && !names.subList(0, at).contains(Stages.SFT) && !stages.get(at).config().hasNonNull("init_from")) {
+            throw new IllegalArgumentException("stages." + stage + ".init_from: the spec has no sft stage before "
+                    + stage + ", so it must name the policy to start from (an sft stage's s3://.../final/)");
+        }
+    }
+
+    /** A GRPO reward source of type reward_model reads this spec's reward stage, or the model reward_from names. */
+    private static void requireGrpoRewardModel(List<StageSpec> stages) {
+        List<String> names = stages.stream().map(StageSpec::name).toList();
+        int at = names.indexOf(Stages.GRPO);
+        if (at < 0 || names.subList(0, at).contains(Stages.REWARD) || stages.get(at).config().hasNonNull("reward_from")) {
+            return;
+        }
+        JsonNode rewards = stages.get(at).config().get("rewards");
+        if (rewards != null && rewards.isArray()) {
+            for (int i = 0; i < rewards.size(); i++) {
+                if ("reward_model".equals(rewards.get(i).path("type").asText())) {
+                    throw new IllegalArgumentException("stages.grpo.reward_from: rewards[" + i + "] is a reward_model "
+                            + "and the spec has no reward stage before grpo, so it must name the reward model (a "
+                            + "reward stage's s3://.../final/)");
+                }
+            }
+        }
     }
 
     /** PPO reads two earlier outputs, the SFT policy and the reward model: each from this spec or named. */

@@ -26,4 +26,15 @@ public interface StageActivities {
      */
     @ActivityMethod(name = "Ppo")
     StageResult ppo(StageInput input);
+
+    /**
+     * Optimises the SFT policy (input.earlierOutputs' sft, or the config's init_from) with GRPO against its reward
+     * sources: verifiers over the prompts' data, or a reward model (input.earlierOutputs' reward, or reward_from).
+     */
+    @ActivityMethod(name = "Grpo")
+    StageResult grpo(StageInput input);
+
+    /** Preference-optimises the SFT policy (input.earlierOutputs' sft, or the config's init_from) with DPO. */
+    @ActivityMethod(name = "Dpo")
+    StageResult dpo(StageInput input);
 }

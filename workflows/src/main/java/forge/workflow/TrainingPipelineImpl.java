@@ -98,6 +98,8 @@ public class TrainingPipelineImpl implements TrainingPipeline {
             case Stages.SFT -> activities::sft;
             case Stages.REWARD -> activities::reward;
             case Stages.PPO -> activities::ppo;
+            case Stages.GRPO -> activities::grpo;
+            case Stages.DPO -> activities::dpo;
             default -> throw new IllegalStateException("no activity for stage " + stage.name());
         };
         while (true) {

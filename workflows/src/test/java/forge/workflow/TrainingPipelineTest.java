@@ -86,7 +86,8 @@ class TrainingPipelineTest {
     void specNamesStagesInRecipeOrder() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
                 new ObjectMapper().readTree("{\"stages\": {\"ppo\": {}, \"pretrain\": {}}}")));
-        assertTrue(e.getMessage().contains("must appear in the order [pretrain, sft, reward, ppo]"), e.getMessage());
+        assertTrue(e.getMessage().contains("must appear in the order [pretrain, sft, reward, ppo, grpo, dpo]"),
+                e.getMessage());
     }
 
     @Test
@@ -148,6 +149,38 @@ class TrainingPipelineTest {
         assertTrue(e.getMessage().startsWith("stages.ppo.init_from"), e.getMessage());
     }
 
+    @Test
+    void grpoAndDpoReceiveTheSftPolicyOfTheirRun() throws Exception {
+        TrainingPipeline pipeline = start("rl", new ObjectMapper().readTree(
+                "{\"stages\": {\"pretrain\": {\"steps\": 10}, \"sft\": {}, \"reward\": {}, \"grpo\": {}, \"dpo\": {}}}"));
+        PipelineResult result = WorkflowStub.fromTyped(pipeline).getResult(30, TimeUnit.SECONDS, PipelineResult.class);
+        assertEquals(PipelineState.COMPLETED, result.state());
+        assertEquals(List.of("pretrain", "sft", "reward", "grpo", "dpo"), List.copyOf(result.stages().keySet()));
+        StageInput grpo = stage.rlInputs.get(0);
+        assertEquals("grpo", grpo.stage());
+        assertEquals("s3://b/sft/final", grpo.earlierOutputs().get("sft"));
+        assertEquals("s3://b/reward/final", grpo.earlierOutputs().get("reward"));
+        assertEquals("dpo", stage.rlInputs.get(1).stage());
+        assertEquals("s3://b/sft/final", stage.rlInputs.get(1).earlierOutputs().get("sft"));
+    }
+
+    @Test
+    void grpoAndDpoNeedAPolicyAndAGrpoRewardModelNeedsItsSource() throws Exception {
+        for (String stage : List.of("grpo", "dpo")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
+                    new ObjectMapper().readTree("{\"stages\": {\"pretrain\": {}, \"" + stage + "\": {}}}")));
+            assertTrue(e.getMessage().startsWith("stages." + stage + ".init_from"), e.getMessage());
+        }
+        String withModel = "{\"stages\": {\"grpo\": {\"init_from\": \"s3://b/sft/final/\", \"rewards\": "
+                + "[{\"type\": \"hidden_rule\"}, {\"type\": \"reward_model\"}]%s}}}";
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PipelineSpec.parse(
+                new ObjectMapper().readTree(withModel.formatted(""))));
+        assertTrue(e.getMessage().startsWith("stages.grpo.reward_from: rewards[1] is a reward_model"), e.getMessage());
+        PipelineSpec.parse(new ObjectMapper().readTree(withModel.formatted(", \"reward_from\": \"s3://b/reward/final/\"")));
+        PipelineSpec.parse(new ObjectMapper().readTree("{\"stages\": {\"grpo\": {\"init_from\": \"s3://b/sft/final/\", "
+                + "\"rewards\": [{\"type\": \"hidden_rule\"}]}}}"));
+    }
+
     private TrainingPipeline start(String id, JsonNode spec) {
         WorkflowClient client = env.getWorkflowClient();
         TrainingPipeline p = client.newWorkflowStub(TrainingPipeline.class,
@@ -195,6 +228,20 @@ class TrainingPipelineTest {
         public StageResult ppo(StageInput input) {
             ppoInputs.add(input);
             return new StageResult("ppo", "COMPLETED", 3, 0, 0, "s3://b/ppo/final", Map.of(), List.of());
+        }
+
+        final List<StageInput> rlInputs = new CopyOnWriteArrayList<>();
+
+        @Override
+        public StageResult grpo(StageInput input) {
+            rlInputs.add(input);
+            return new StageResult("grpo", "COMPLETED", 3, 0, 0, "s3://b/grpo/final", Map.of(), List.of());
+        }
+
+        @Override
+        public StageResult dpo(StageInput input) {
+            rlInputs.add(input);
+            return new StageResult("dpo", "COMPLETED", 3, 0, 0, "s3://b/dpo/final", Map.of(), List.of());
         }
 
         @Override
