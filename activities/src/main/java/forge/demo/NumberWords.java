@@ -4,7 +4,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** English number words for 0..100 ("seven", "twenty-one", "one hundred"), both ways. */
-final class NumberWords {
+public final class NumberWords {
     static final int MAX = 100;
     private static final String[] UNITS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
         "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
@@ -36,12 +36,13 @@ final class NumberWords {
     }
 
     /** The value of a number word ("seven", "twenty-one", "Twelve"), or -1. */
-    static int value(String word) {
+    public static int value(String word) {
         Integer v = VALUES.get(word.toLowerCase(java.util.Locale.ROOT));
         return v == null ? -1 : v;
     }
 
-    static boolean isTens(String word) {
+    /** "twenty", "thirty", ... "ninety": a word that "one" .. "nine" may follow ("twenty one"). */
+    public static boolean isTens(String word) {
         int v = value(word);
         return v >= 20 && v < 100 && v % 10 == 0;
     }

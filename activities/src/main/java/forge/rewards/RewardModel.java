@@ -35,6 +35,14 @@ public final class RewardModel {
         return stats;
     }
 
+    NDManager manager() {
+        return manager;
+    }
+
+    int pad() {
+        return pad;
+    }
+
     /** Normalised scores of whole sequences, read at each one's last token, in batches of up to 64. */
     public double[] normalised(List<int[]> seqs) {
         double[] out = new double[seqs.size()];

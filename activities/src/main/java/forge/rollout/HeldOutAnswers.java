@@ -24,8 +24,6 @@ public final class HeldOutAnswers {
     /** The seed every evaluation samples with. */
     public static final long SEED = 0x5eed;
     private static final int ROWS = 64;
-    /** Sequences generated per batch when several answers per prompt are asked for (pass@k). */
-    private static final int SAMPLE_ROWS = 256;
 
     private final List<EncodedPrompt> prompts;
     private final GenerationOptions options;
@@ -56,12 +54,13 @@ public final class HeldOutAnswers {
     /**
      * Sampled answers, graded where the world can.
      *
-     * @param sequences     prompt then reply, {@code perPrompt} consecutive rows per prompt
+     * @param rounds        answers per prompt: row r answers prompt r mod prompts, in round r / prompts
+     * @param sequences     prompt then reply
      * @param promptLengths per row
      * @param truth         per row, the hidden rule's score (NaN on real data)
      * @param correct       per row, whether the claimed answer is right (false on real data)
      */
-    public record Answers(int perPrompt, List<int[]> sequences, int[] promptLengths, List<String> replies,
+    public record Answers(int rounds, List<int[]> sequences, int[] promptLengths, List<String> replies,
                           double[] truth, boolean[] correct, boolean graded) {
         public int size() {
             return sequences.size();
@@ -69,7 +68,7 @@ public final class HeldOutAnswers {
 
         /** The index of the held-out prompt that row answers. */
         public int promptOf(int row) {
-            return row / perPrompt;
+            return row % (size() / rounds);
         }
 
         /** Mean reply length in tokens ({@code <|end|>} included). */
@@ -107,13 +106,13 @@ public final class HeldOutAnswers {
             return (double) n / size();
         }
 
-        /** Fraction of prompts with at least one right answer among their {@link #perPrompt()}: pass@k. */
+        /** Fraction of prompts with at least one right answer among their {@link #rounds()}: pass@k. */
         public double passAtK() {
-            int prompts = size() / perPrompt;
+            int prompts = size() / rounds;
             int passed = 0;
             for (int p = 0; p < prompts; p++) {
-                for (int j = 0; j < perPrompt; j++) {
-                    if (correct[p * perPrompt + j]) {
+                for (int j = 0; j < rounds; j++) {
+                    if (correct[j * prompts + p]) {
                         passed++;
                         break;
                     }
@@ -128,21 +127,22 @@ public final class HeldOutAnswers {
         return sample(policy, 1);
     }
 
-    /** {@code perPrompt} answers to every prompt; row r of the whole set samples with seed {@link #SEED} + r. */
-    public Answers sample(Gpt policy, int perPrompt) {
-        int total = prompts.size() * perPrompt;
-        int[][] ids = new int[total][];
+    /**
+     * {@code rounds} answers to every prompt, one batch of all prompts per round; round j's row p samples with seed
+     * {@link #SEED} + j · prompts + p, so round 0 is exactly {@link #sample(Gpt)}'s answers and pass@k counts them.
+     */
+    public Answers sample(Gpt policy, int rounds) {
+        int n = prompts.size();
+        int total = n * rounds;
+        int[][] ids = new int[n][];
         int[] lengths = new int[total];
         for (int i = 0; i < total; i++) {
-            ids[i] = prompts.get(i / perPrompt).ids();
-            lengths[i] = ids[i].length;
+            ids[i % n] = prompts.get(i % n).ids();
+            lengths[i] = ids[i % n].length;
         }
-        // One batch for one answer each (what PPO has always measured); several per prompt go in slices.
-        int batch = perPrompt == 1 ? total : Math.max(perPrompt, SAMPLE_ROWS / perPrompt * perPrompt);
         List<int[]> seqs = new ArrayList<>(total);
-        for (int lo = 0; lo < total; lo += batch) {
-            int hi = Math.min(total, lo + batch);
-            seqs.addAll(List.of(policy.generateBatch(Arrays.copyOfRange(ids, lo, hi), options, SEED + lo)));
+        for (int j = 0; j < rounds; j++) {
+            seqs.addAll(List.of(policy.generateBatch(ids, options, SEED + (long) j * n)));
         }
         List<String> replies = new ArrayList<>(total);
         double[] truth = new double[total];
@@ -151,14 +151,14 @@ public final class HeldOutAnswers {
             String reply = ChatEncoder.reply(tokenizer, seqs.get(i), lengths[i]);
             replies.add(reply);
             if (world != null) {
-                String q = prompts.get(i / perPrompt).prompt().lastUserTurn();
+                String q = prompts.get(i % n).prompt().lastUserTurn();
                 truth[i] = world.score(q, reply);
                 correct[i] = world.correct(q, reply);
             } else {
                 truth[i] = Double.NaN;
             }
         }
-        return new Answers(perPrompt, seqs, lengths, replies, truth, correct, world != null);
+        return new Answers(rounds, seqs, lengths, replies, truth, correct, world != null);
     }
 
     /**

@@ -2,6 +2,8 @@ package forge.stage;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import forge.errors.BadInputException;
+import forge.stage.grpo.GrpoConfig;
+import forge.stage.grpo.GrpoStage;
 import forge.stage.ppo.PpoConfig;
 import forge.stage.ppo.PpoStage;
 import forge.stage.pretrain.PretrainConfig;
@@ -32,6 +34,9 @@ public final class StageRegistry {
                     .run(control)),
             StageKind.of(Stages.PPO, PpoConfig::parse, (cfg, env, control) -> new PpoStage(cfg,
                     env.earlierOutput(Stages.SFT), env.parentCheckpoint(), env.store(cfg.checkpoint()),
+                    env.storage(), env.metrics(), env.cache()).run(control)),
+            StageKind.of(Stages.GRPO, GrpoConfig::parse, (cfg, env, control) -> new GrpoStage(cfg,
+                    env.earlierOutput(Stages.SFT), env.earlierOutput(Stages.REWARD), env.store(cfg.checkpoint()),
                     env.storage(), env.metrics(), env.cache()).run(control))));
 
     private StageRegistry() {}

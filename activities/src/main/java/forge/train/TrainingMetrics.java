@@ -38,6 +38,7 @@ public final class TrainingMetrics {
     private final MeterRegistry registry;
     private final Tags tags;
     private final AtomicReference<PpoIteration> ppo = new AtomicReference<>();
+    private final Map<String, AtomicReference<Double>> stageGauges = new ConcurrentHashMap<>();
 
     /** One PPO iteration's figures, exported as forge_ppo_* gauges (registered when a PPO stage first reports). */
     public record PpoIteration(double rewardMean, double rewardStd, double kl, double klCoef, double entropy,
@@ -142,6 +143,23 @@ public final class TrainingMetrics {
     private void ppoGauge(String name, String help, java.util.function.ToDoubleFunction<PpoIteration> field) {
         Gauge.builder(name, ppo, r -> r.get() == null ? Double.NaN : field.applyAsDouble(r.get()))
                 .description(help).tags(tags).register(registry);
+    }
+
+    /**
+     * A stage's own figure (GRPO's and DPO's {@code forge_grpo_*}, {@code forge_dpo_*}), registered on first use and
+     * updated after; labelled by run and stage like the rest.
+     */
+    public void gauge(String name, String help, double value) {
+        gauge(name, help, Tags.empty(), value);
+    }
+
+    /** {@link #gauge(String, String, double)} with more labels, e.g. {@code source} for a reward source's figure. */
+    public void gauge(String name, String help, Tags labels, double value) {
+        stageGauges.computeIfAbsent(name + labels, n -> {
+            AtomicReference<Double> v = new AtomicReference<>(Double.NaN);
+            gauge(registry, name, help, v, tags.and(labels));
+            return v;
+        }).set(value);
     }
 
     /** A reward-hacking monitor tripped (response length, KL, or the reward-model/ground-truth gap). */
