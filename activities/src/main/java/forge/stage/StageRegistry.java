@@ -2,6 +2,8 @@ package forge.stage;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import forge.errors.BadInputException;
+import forge.stage.dpo.DpoConfig;
+import forge.stage.dpo.DpoStage;
 import forge.stage.grpo.GrpoConfig;
 import forge.stage.grpo.GrpoStage;
 import forge.stage.ppo.PpoConfig;
@@ -37,7 +39,10 @@ public final class StageRegistry {
                     env.storage(), env.metrics(), env.cache()).run(control)),
             StageKind.of(Stages.GRPO, GrpoConfig::parse, (cfg, env, control) -> new GrpoStage(cfg,
                     env.earlierOutput(Stages.SFT), env.earlierOutput(Stages.REWARD), env.store(cfg.checkpoint()),
-                    env.storage(), env.metrics(), env.cache()).run(control))));
+                    env.storage(), env.metrics(), env.cache()).run(control)),
+            StageKind.of(Stages.DPO, DpoConfig::parse, (cfg, env, control) -> new DpoStage(cfg,
+                    env.earlierOutput(Stages.SFT), env.store(cfg.checkpoint()), env.storage(), env.metrics(),
+                    env.cache()).run(control))));
 
     private StageRegistry() {}
 
