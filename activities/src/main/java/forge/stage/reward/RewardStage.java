@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
 import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.chat.Turn;
@@ -230,22 +229,12 @@ public final class RewardStage {
             return scores.gather(indices(b.lastIndex(), new Shape(b.rows(), 1)), 1).squeeze(1);  // (N,)
         }
 
-        /** Σ over pairs of weight · −log σ(r_chosen − r_rejected − margin); weights sum to the batch's prompts. */
         NDArray pairLossSum(NDArray rewards, PreferenceBatch b) {
-            Shape p = new Shape(b.pairs());
-            NDArray diff = rewards.gather(indices(b.chosenRow(), p), 0)
-                    .sub(rewards.gather(indices(b.rejectedRow(), p), 0))
-                    .sub(EngineArrays.of(manager, b.margin(), p));                               // (P,)
-            return Activation.softPlus(diff.neg()).mul(EngineArrays.of(manager, b.pairWeights(), p)).sum();
+            return RewardLoss.pairLossSum(manager, rewards, b);
         }
 
-        /** A libtorch-owned index array: gather's backward reads it after this step's arrays are closed. */
         private NDArray indices(int[] values, Shape shape) {
-            long[] longs = new long[values.length];
-            for (int i = 0; i < values.length; i++) {
-                longs[i] = values[i];
-            }
-            return EngineArrays.owned(manager.create(longs, shape));
+            return RewardLoss.indices(manager, values, shape);
         }
 
         @Override
