@@ -88,6 +88,42 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
+    /** GRPO's and DPO's figures: the same held-out questions as PPO's, answered by the SFT policy and by theirs. */
+    private static void rlReport(String stage, Map<String, Double> m) {
+        boolean grpo = m.containsKey("rewardGrpo");
+        String who = grpo ? "Grpo" : "Dpo";
+        if (!grpo) {
+            System.out.printf(Locale.ROOT, "  held-out pairs ranked like the human labels by the implicit reward "
+                            + "β·log(π/π_ref): %.1f%%; mean margin %+.3f (chosen %+.3f, rejected %+.3f)%n",
+                    100 * m.get("valPairAccuracy"), m.get("valMarginMean"), m.get("valRewardChosen"),
+                    m.get("valRewardRejected"));
+        }
+        if (!m.containsKey("truth" + who) && !m.containsKey("responseLength" + who)) {
+            return;
+        }
+        System.out.printf(Locale.ROOT, "  held-out answers, SFT policy -> %s policy (sampled as in rollouts):%n",
+                stage.toUpperCase(Locale.ROOT));
+        if (grpo) {
+            System.out.printf(Locale.ROOT, "    reward %+.3f -> %+.3f (weighted sources)%n", m.get("rewardSft"),
+                    m.get("rewardGrpo"));
+        }
+        if (m.containsKey("truth" + who)) {
+            System.out.printf(Locale.ROOT, "    ground truth       %+.3f -> %+.3f (the demo world's hidden rule); "
+                            + "right answers %.1f%% -> %.1f%%%n", m.get("truthScoreSft"), m.get("truthScore" + who),
+                    100 * m.get("truthSft"), 100 * m.get("truth" + who));
+        }
+        if (m.containsKey("passAtKSft")) {
+            System.out.printf(Locale.ROOT, "    pass@k (some answer right among k samples) %.1f%% -> %.1f%%%n",
+                    100 * m.get("passAtKSft"), 100 * m.getOrDefault("passAtK" + who, Double.NaN));
+        }
+        System.out.printf(Locale.ROOT, "    KL to the SFT policy %.2f nats per answer; %.1f -> %.1f tokens per answer%n",
+                m.get("klFinal"), m.get("responseLengthSft"), m.get("responseLength" + who));
+        if (m.getOrDefault("rewardErrors", 0.0) > 0) {
+            System.out.printf(Locale.ROOT, "    %.0f answers a verifier failed on (scored with its on_error)%n",
+                    m.get("rewardErrors"));
+        }
+    }
+
     private static void report(PipelineResult result, Path s3Dir, S3Settings s3, double wallSeconds) {
         System.out.println();
         System.out.printf(Locale.ROOT, "%s in %.1f s%n", result.state(), wallSeconds);
@@ -99,6 +135,8 @@ final class DemoCommand implements Callable<Integer> {
             if (m.containsKey("unigramBaseline")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f nats/token (unigram baseline %.3f)%n",
                         m.get("valLossStart"), m.get("valLossEnd"), m.get("unigramBaseline"));
+            } else if (m.containsKey("rewardGrpo") || m.containsKey("valRewardChosen")) {
+                rlReport(e.getKey(), m);
             } else if (m.containsKey("valPairAccuracy")) {
                 System.out.printf(Locale.ROOT, "  validation loss %.3f -> %.3f (pairwise, -log sigmoid of the margin)%n",
                         m.get("valLossStart"), m.get("valLossEnd"));
@@ -129,7 +167,7 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "  held-out questions answered correctly %.1f%% -> %.1f%%%n",
                         100 * m.get("taskAccuracyBefore"), 100 * m.get("taskAccuracyAfter"));
             }
-            if (m.containsKey("valPairAccuracy")) {
+            if (m.containsKey("valPairAccuracyBefore")) {
                 System.out.printf(Locale.ROOT, "  held-out pairs ranked like the human labels %.1f%% -> %.1f%%; "
                                 + "rewards %.2f ± %.2f%n", 100 * m.get("valPairAccuracyBefore"),
                         100 * m.get("valPairAccuracy"), m.get("rewardMean"), m.get("rewardStd"));
