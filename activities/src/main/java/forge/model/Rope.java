@@ -88,8 +88,8 @@ final class Rope {
 
     /** x (B, heads, T, d) rotated: x·cos + rotate_half(x)·sin. */
     static NDArray apply(NDArray x, Angles a) {
-        NDList halves = x.split(2, -1);                                                  // 2 × (B, h, T, d/2)
-        NDArray swapped = NDArrays.concat(new NDList(halves.get(1), halves.get(0)), -1);  // (B, h, T, d)
+        NDList halves = x.split(2, 3);                                                   // 2 × (B, h, T, d/2)
+        NDArray swapped = NDArrays.concat(new NDList(halves.get(1), halves.get(0)), 3);  // (B, h, T, d)
         return x.mul(a.cos).add(swapped.mul(a.sinSigned));
     }
 
@@ -114,8 +114,8 @@ final class Rope {
             NDArray theta = EngineArrays.of(manager, angles, new Shape(grown, d));
             newCos = theta.cos();
             NDArray sin = theta.sin();
-            NDList sinHalves = sin.split(2, -1);
-            newSin = NDArrays.concat(new NDList(sinHalves.get(0).neg(), sinHalves.get(1)), -1);
+            NDList sinHalves = sin.split(2, 1);
+            newSin = NDArrays.concat(new NDList(sinHalves.get(0).neg(), sinHalves.get(1)), 1);
             NDScope.unregister(newCos, newSin);
         }
         newCos.attach(manager);

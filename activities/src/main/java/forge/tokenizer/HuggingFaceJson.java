@@ -129,7 +129,7 @@ final class HuggingFaceJson {
         throw fail("pre_tokenizer.type", "only ByteLevel (bpe) or none (char) are supported, got \"" + pre + "\"");
     }
 
-    private static String[] readVocab(JsonNode node) {
+    static String[] readVocab(JsonNode node) {
         if (!node.isObject() || node.isEmpty()) {
             throw fail("model.vocab", "must be a non-empty object of token -> id");
         }
@@ -170,7 +170,7 @@ final class HuggingFaceJson {
         }
     }
 
-    private static List<String[]> readMerges(JsonNode node) {
+    static List<String[]> readMerges(JsonNode node) {
         if (node.isMissingNode() || node.isNull()) {
             return List.of();
         }
