@@ -268,11 +268,14 @@ public final class PretrainedTokenizer implements Tokenizer {
         }
     }
 
-    /** Forge's roles on the checkpoint's tokens: end of text is eos, pad is pad (else eos), unknown is unk. */
+    /**
+     * Forge's roles on the checkpoint's tokens: end of text and end of turn are eos (what generation stops at), pad
+     * is pad (else eos), unknown is unk. Turn markers are the chat template's business, not ids.
+     */
     @Override
     public int id(SpecialToken token) {
         String text = switch (token) {
-            case END_OF_TEXT -> config.eosToken();
+            case END_OF_TEXT, END_OF_TURN -> config.eosToken();
             case PAD -> config.padToken() != null ? config.padToken() : config.eosToken();
             case UNKNOWN -> unk >= 0 ? tokens[unk] : null;
             default -> null;
