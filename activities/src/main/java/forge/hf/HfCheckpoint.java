@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import forge.checkpoint.Digests;
 import forge.errors.BadInputException;
 import forge.model.Architecture;
 import forge.model.GptConfig;
@@ -12,8 +13,11 @@ import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
 import forge.tokenizer.HfTokenizerConfig;
 import forge.tokenizer.PretrainedTokenizer;
+import forge.tokenizer.Tokenizer;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -29,9 +33,10 @@ import java.util.Set;
  * @param weights           tensors by HF name, in file order, dtype as stored (Gpt converts them)
  * @param configJson        config.json as read, so an export keeps the fields this code does not interpret
  * @param generationConfig  generation_config.json as read, or null
+ * @param digest            "name sha256" of every file read, so a stage cache key changes when the checkpoint does
  */
-public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, PretrainedTokenizer tokenizer,
-                           ObjectNode configJson, ObjectNode generationConfig) {
+public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, Tokenizer tokenizer,
+                           ObjectNode configJson, ObjectNode generationConfig, List<String> digest) {
     static final ObjectMapper JSON = new ObjectMapper();
     public static final String CONFIG = "config.json";
     public static final String WEIGHTS = "model.safetensors";
@@ -41,24 +46,54 @@ public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, Pr
     public static final String CHAT_TEMPLATE = "chat_template.jinja";
     public static final String GENERATION_CONFIG = "generation_config.json";
 
-    public static HfCheckpoint read(HfFiles dir) {
+    public static HfCheckpoint read(HfFiles files) {
+        List<String> digest = new ArrayList<>();
+        HfFiles dir = new HfFiles() {
+            @Override
+            public byte[] read(String name) {
+                byte[] b = files.read(name);
+                if (b != null) {
+                    digest.add(name + " " + Digests.sha256(b));
+                }
+                return b;
+            }
+
+            @Override
+            public String where(String name) {
+                return files.where(name);
+            }
+        };
         ObjectNode config = object(dir, CONFIG, true);
         Map<String, HostTensor> weights = weights(dir);
         GptConfig cfg = Architecture.fromHuggingFace(config, dir.where(CONFIG), name -> hasTensor(weights, name));
         checkTensors(cfg, weights, dir);
-        return new HfCheckpoint(cfg, weights, tokenizer(dir), config, object(dir, GENERATION_CONFIG, false));
+        Tokenizer tokenizer = tokenizer(dir);
+        if (tokenizer.vocabSize() > cfg.vocabSize()) {
+            throw new BadInputException(dir.where(TOKENIZER) + ": has " + tokenizer.vocabSize() + " tokens but "
+                    + CONFIG + " vocab_size is " + cfg.vocabSize() + "; the two do not belong together");
+        }
+        ObjectNode generation = object(dir, GENERATION_CONFIG, false);
+        return new HfCheckpoint(cfg, weights, tokenizer, config, generation, List.copyOf(digest));
     }
 
-    /** The tokenizer alone (forge generate on an HF directory needs nothing else before the weights). */
-    public static PretrainedTokenizer tokenizer(HfFiles dir) {
+    /**
+     * The tokenizer: Forge's own (its seven special tokens at ids 0..6, as every Forge stage wrote it before
+     * checkpoints could come from elsewhere) or a pretrained one. A model's vocab_size may exceed its tokenizer's
+     * (Qwen2 pads the embedding to a multiple of 128); it may not fall short.
+     */
+    public static Tokenizer tokenizer(HfFiles dir) {
         byte[] tok = dir.read(TOKENIZER);
         if (tok == null) {
             throw new BadInputException(dir.where(TOKENIZER) + ": is missing (only fast tokenizers, tokenizer.json, "
                     + "are supported; a SentencePiece tokenizer.model alone is not)");
         }
+        String json = text(tok);
+        if (Tokenizer.isForgeJson(json)) {
+            return Tokenizer.fromHuggingFaceJson(json);
+        }
         HfTokenizerConfig tc = HfTokenizerConfig.parse(text(dir.read(TOKENIZER_CONFIG)), text(dir.read(CHAT_TEMPLATE)));
         try {
-            return PretrainedTokenizer.read(text(tok), tc);
+            return PretrainedTokenizer.read(json, tc);
         } catch (BadInputException e) {
             throw new BadInputException(dir.where("") + ": " + e.getMessage(), e);
         }

@@ -38,6 +38,21 @@ public interface HfFiles {
         };
     }
 
+    /** Files already in memory (a verified Forge checkpoint), named as errors should name them. */
+    static HfFiles of(java.util.Map<String, byte[]> files, String dir) {
+        return new HfFiles() {
+            @Override
+            public byte[] read(String name) {
+                return files.get(name);
+            }
+
+            @Override
+            public String where(String name) {
+                return dir.endsWith("/") ? dir + name : dir + "/" + name;
+            }
+        };
+    }
+
     static HfFiles s3(S3Storage storage, S3Uri prefix) {
         return new HfFiles() {
             @Override

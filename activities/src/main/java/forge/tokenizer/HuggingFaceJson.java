@@ -129,6 +129,25 @@ final class HuggingFaceJson {
         throw fail("pre_tokenizer.type", "only ByteLevel (bpe) or none (char) are supported, got \"" + pre + "\"");
     }
 
+    static boolean isForge(String json) {
+        JsonNode added;
+        try {
+            added = MAPPER.readTree(json).path("added_tokens");
+        } catch (JsonProcessingException e) {
+            return false; // whichever reader is used reports the syntax error
+        }
+        if (!added.isArray() || added.size() != SpecialToken.count()) {
+            return false;
+        }
+        for (SpecialToken t : SpecialToken.values()) {
+            JsonNode a = added.get(t.id());
+            if (a.path("id").asInt(-1) != t.id() || !a.path("content").asText().equals(t.text())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     static String[] readVocab(JsonNode node) {
         if (!node.isObject() || node.isEmpty()) {
             throw fail("model.vocab", "must be a non-empty object of token -> id");

@@ -48,7 +48,7 @@ class HfCheckpointTest {
     void matchesTransformers(String name) {
         JsonNode ref = HfFixtures.reference(name);
         HfCheckpoint ckpt = HfCheckpoint.read(HfFiles.local(HfFixtures.dir(name)));
-        PretrainedTokenizer tok = ckpt.tokenizer();
+        PretrainedTokenizer tok = (PretrainedTokenizer) ckpt.tokenizer();
         try (NDManager m = root.newSubManager(); Gpt model = Gpt.fromWeights(m, ckpt.config(), ckpt.weights())) {
             for (JsonNode text : ref.get("texts")) {
                 int[] ids = HfFixtures.ints(text.get("ids"));

@@ -125,7 +125,7 @@ public final class SftStage {
             throw BadInputException.field("data.sources", "left " + train.size() + " training and " + validation.size()
                     + " validation examples after the truncation policy; SFT needs both");
         }
-        int unknown = withUnknownTokens(train) + withUnknownTokens(validation);
+        int unknown = tokenizer.type().equals("char") ? withUnknownTokens(train) + withUnknownTokens(validation) : 0;
         if (unknown > 0) {
             // A character-level parent maps characters it never saw in pretraining to <|unk|>: its answers will
             // lack them. A byte-level BPE tokenizer has no unknown characters.
@@ -386,6 +386,14 @@ public final class SftStage {
 
         private String promptText(EncodedExample e) {
             int[] t = e.tokens();
+            if (tokenizer instanceof forge.tokenizer.PretrainedTokenizer) {
+                // A checkpoint's template has no fixed user marker: the text before the first reply, minus markers.
+                int firstReply = 0;
+                while (firstReply < t.length && e.lossMask()[firstReply] == 0f) {
+                    firstReply++;
+                }
+                return tokenizer.decode(java.util.Arrays.copyOfRange(t, 0, firstReply), true).strip();
+            }
             int user = tokenizer.id(SpecialToken.USER);
             int end = tokenizer.id(SpecialToken.END_OF_TURN);
             int from = -1;
