@@ -68,9 +68,11 @@ public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, To
         GptConfig cfg = Architecture.fromHuggingFace(config, dir.where(CONFIG), name -> hasTensor(weights, name));
         checkTensors(cfg, weights, dir);
         Tokenizer tokenizer = tokenizer(dir);
-        if (tokenizer.vocabSize() > cfg.vocabSize()) {
+        // Published models may pad the embedding past the tokenizer (Qwen2: a multiple of 128); Forge's never do.
+        boolean padded = tokenizer instanceof PretrainedTokenizer && tokenizer.vocabSize() < cfg.vocabSize();
+        if (tokenizer.vocabSize() != cfg.vocabSize() && !padded) {
             throw new BadInputException(dir.where(TOKENIZER) + ": has " + tokenizer.vocabSize() + " tokens but "
-                    + CONFIG + " vocab_size is " + cfg.vocabSize() + "; the two do not belong together");
+                    + CONFIG + " vocab_size is " + cfg.vocabSize() + "; the tokenizer and the model do not belong together");
         }
         ObjectNode generation = object(dir, GENERATION_CONFIG, false);
         return new HfCheckpoint(cfg, weights, tokenizer, config, generation, List.copyOf(digest));
