@@ -76,7 +76,7 @@ class HfFineTuneTest {
                 eval: {interval: 3, batches: 1}
                 task_eval: {count: 0}
                 checkpoint: {interval_steps: 100, interval_seconds: 3600, keep_last: 2}
-                sample: {count: 1, max_new_tokens: 10, prompt: "Who art thou?"}
+                sample: {count: 1, max_new_tokens: 250, prompt: "Who art thou?"}
                 """.formatted(fixture.toString().replace("\\", "/")));
         StageOutcome out = new SftStage(SftConfig.parse(spec), null, stages.store(name, "sft"), stages.storage,
                 new TrainingMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), name, "sft"), null)
@@ -108,8 +108,12 @@ class HfFineTuneTest {
             assertArrayEquals(tuned.forward(x, false).toFloatArray(), a, name + ": the export's own logits");
             assertFalse(Arrays.equals(before.forward(x, false).toFloatArray(), a), name + ": and it was trained");
 
-            int[] prompt = ChatEncoder.prompt(tok, "Who art thou?", 1000);
-            int[] generated = reloaded.generate(prompt, new GenerationOptions(10, 0, 0, 1,
+            // As transformers would: the whole prompt, max_new_tokens 250 bounded by the context (tools/hf_check.py).
+            // The stage used to crop the prompt to block_size - max_new_tokens tokens and print it whole; that was
+            // the demo's greedy mismatch (its 31-token question cropped to 24).
+            int[] prompt = ChatEncoder.prompt(tok, "Who art thou?", Integer.MAX_VALUE);
+            int maxNew = Math.min(250, exported.config().blockSize() - prompt.length);
+            int[] generated = reloaded.generate(prompt, new GenerationOptions(maxNew, 0, 0, 1,
                     config.get("eos_token_id").asInt(), true), 0);
             assertEquals(List.of("Q: Who art thou?\nA: " + ChatEncoder.reply(tok, generated, prompt.length)),
                     out.samples(), name + ": the exported model generates the stage's sample");

@@ -306,12 +306,21 @@ public final class SftStage {
                 }
             }
             List<String> out = new ArrayList<>();
+            int block = model.config().blockSize();
             for (int i = 0; i < prompts.size(); i++) {
-                int[] prompt = ChatEncoder.prompt(tokenizer, prompts.get(i), promptRoom(s.maxNewTokens()));
-                int[] generated = model.generate(prompt, new GenerationOptions(s.maxNewTokens(), s.temperature(),
+                // The whole prompt, and only as many new tokens as fit after it: cropping the prompt to make room
+                // (as before) printed a question the model never saw, and transformers, given that question,
+                // answered differently. Only a prompt longer than the context itself is cropped, and says so.
+                int[] full = ChatEncoder.prompt(tokenizer, prompts.get(i), Integer.MAX_VALUE);
+                int[] prompt = ChatEncoder.prompt(tokenizer, prompts.get(i), block - 1);
+                int maxNew = Math.min(s.maxNewTokens(), block - prompt.length);
+                int[] generated = model.generate(prompt, new GenerationOptions(maxNew, s.temperature(),
                         s.topK(), 1.0, tokenizer.id(SpecialToken.END_OF_TURN), true),
                         TrainingLoop.stepSeed(cfg.seed(), -1 - i));
-                out.add("Q: " + prompts.get(i) + "\nA: " + ChatEncoder.reply(tokenizer, generated, prompt.length));
+                String cropped = prompt.length < full.length ? " [prompt cropped to its last " + prompt.length
+                        + " tokens]" : "";
+                out.add("Q: " + prompts.get(i) + cropped + "\nA: " + ChatEncoder.reply(tokenizer, generated,
+                        prompt.length));
             }
             return out;
         }
