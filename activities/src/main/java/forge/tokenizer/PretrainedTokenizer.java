@@ -39,6 +39,8 @@ public final class PretrainedTokenizer implements Tokenizer {
     private final boolean byteFallback;
     private final boolean ignoreMerges;
     private final int unk;                   // -1 when the model has no unk_token
+    private final int[] prefix;              // what the post-processor puts around a text (Llama's bos), or none
+    private final int[] suffix;
     private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
 
     private PretrainedTokenizer(String json, JsonNode root, HfTokenizerConfig config) {
@@ -93,6 +95,26 @@ public final class PretrainedTokenizer implements Tokenizer {
                 && !post.equals("Sequence")) {
             throw fail("post_processor.type", "\"" + post + "\" is not supported (ByteLevel, TemplateProcessing)");
         }
+        JsonNode template = templateProcessing(root.path("post_processor"));
+        IntList before = new IntList(2);
+        IntList after = new IntList(2);
+        if (template != null) {
+            boolean seenText = false;
+            for (JsonNode piece : template.path("single")) {
+                if (piece.has("Sequence")) {
+                    seenText = true;
+                } else if (piece.has("SpecialToken")) {
+                    String content = piece.get("SpecialToken").path("id").asText();
+                    Integer id = ids.get(content);
+                    if (id == null) {
+                        throw fail("post_processor.single", "special token \"" + content + "\" is not in the vocabulary");
+                    }
+                    (seenText ? after : before).add(id);
+                }
+            }
+        }
+        prefix = before.toArray();
+        suffix = after.toArray();
         byteFallback = model.path("byte_fallback").asBoolean(false);
         ignoreMerges = model.path("ignore_merges").asBoolean(false);
         String unkToken = model.path("unk_token").isTextual() ? model.get("unk_token").textValue() : null;
@@ -156,6 +178,36 @@ public final class PretrainedTokenizer implements Tokenizer {
                     a.path("special").asBoolean(false), a.path("lstrip").asBoolean(false),
                     a.path("rstrip").asBoolean(false), a.path("single_word").asBoolean(false)));
         }
+        return out;
+    }
+
+    /** The TemplateProcessing step of a post_processor (alone or in a Sequence), or null. */
+    private static JsonNode templateProcessing(JsonNode post) {
+        String type = post.path("type").asText("");
+        if (type.equals("TemplateProcessing")) {
+            return post;
+        }
+        if (type.equals("Sequence")) {
+            for (JsonNode p : post.path("processors")) {
+                JsonNode t = templateProcessing(p);
+                if (t != null) {
+                    return t;
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * A text's ids as {@code tokenizer(text)} gives them in transformers (add_special_tokens=True): with what the
+     * post-processor adds around it, e.g. Llama 3's {@code <|begin_of_text|>}; GPT-2-style tokenizers add nothing.
+     */
+    public int[] encodeWithPostProcessor(String text) {
+        int[] body = encode(text);
+        int[] out = new int[prefix.length + body.length + suffix.length];
+        System.arraycopy(prefix, 0, out, 0, prefix.length);
+        System.arraycopy(body, 0, out, prefix.length, body.length);
+        System.arraycopy(suffix, 0, out, prefix.length + body.length, suffix.length);
         return out;
     }
 

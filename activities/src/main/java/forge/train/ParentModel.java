@@ -3,11 +3,13 @@ package forge.train;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.Digests;
 import forge.checkpoint.LoadedCheckpoint;
+import forge.checkpoint.Manifest;
 import forge.errors.BadInputException;
 import forge.hf.HfCheckpoint;
 import forge.hf.HfFiles;
 import forge.model.Gpt;
 import forge.model.GptConfig;
+import forge.storage.S3Storage;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
 import forge.tokenizer.Tokenizer;
@@ -45,6 +47,30 @@ public record ParentModel(String uri, LoadedCheckpoint checkpoint, GptConfig con
                     + "{hf: <dir or s3:// prefix>})");
         }
         return uri;
+    }
+
+    /**
+     * A command line's checkpoint argument as a parent uri: a local directory, or an s3:// prefix holding a
+     * config.json but no Forge manifest, is a Hugging Face checkpoint; anything else a Forge checkpoint.
+     */
+    public static String resolve(String arg, S3Storage storage) {
+        if (arg.startsWith(HF)) {
+            return arg;
+        }
+        if (!arg.startsWith("s3://")) {
+            return HF + arg;
+        }
+        S3Uri dir = S3Uri.parse(arg.endsWith("/") ? arg : arg + "/");
+        if (!storage.exists(dir.resolve(Manifest.FILE_NAME)) && storage.exists(dir.resolve(HfCheckpoint.CONFIG))) {
+            return HF + dir;
+        }
+        return dir.toString();
+    }
+
+    /** A store to read a parent through; its own stage root is never written. */
+    public static CheckpointStore reader(S3Storage storage, String uri) {
+        return new CheckpointStore(storage, uri.startsWith("s3://") ? S3Uri.parse(uri.endsWith("/") ? uri : uri + "/")
+                : storage.settings().root(), 2);
     }
 
     /** Loads and checks a parent; anything unusable is the user's error, naming the checkpoint. */

@@ -7,13 +7,19 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import forge.model.GenerationOptions;
 import forge.model.Gpt;
+import forge.generation.CheckpointGenerator;
+import forge.storage.S3Settings;
+import forge.storage.S3Storage;
 import forge.tokenizer.PretrainedTokenizer;
+import forge.train.ParentModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.net.URI;
 import java.util.Arrays;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -80,6 +86,21 @@ class HfCheckpointTest {
             assertArrayEquals(chatPrompt, tok.encodeWithSpecials(chat.get("prompt").asText(), null),
                     name + ": chat prompt ids");
             assertGreedy(model, chatPrompt, HfFixtures.ints(chat.get("greedy_new_ids")), name + " chat");
+        }
+    }
+
+    /** What `forge generate DIR --raw --temperature 0` runs: a local directory is read as a Hugging Face one. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3", "qwen2"})
+    void generateReadsAHuggingFaceDirectory(String name) {
+        JsonNode raw = HfFixtures.reference(name).get("raw");
+        String dir = HfFixtures.dir(name).toString();
+        try (S3Storage storage = new S3Storage(S3Settings.local(URI.create("http://127.0.0.1:9"), "unused", "p"));
+             CheckpointGenerator g = CheckpointGenerator.load(ParentModel.reader(storage, dir),
+                     ParentModel.resolve(dir, storage))) {
+            CheckpointGenerator.Generation out = g.sample(List.of(raw.get("prompt").asText()), 1,
+                    new GenerationOptions(raw.get("greedy_new_ids").size(), 0, 0, 1, -1, true), 0, false);
+            assertEquals(raw.get("greedy_text").asText(), out.replies().get(0).text());
         }
     }
 
