@@ -148,6 +148,23 @@ final class HuggingFaceJson {
         return true;
     }
 
+    /** Merges as {left, right, result} ids; one that uses or makes a token outside the vocabulary names its rank. */
+    static int[][] resolveMerges(List<String[]> merges, Map<String, Integer> ids) {
+        int[][] resolved = new int[merges.size()][];
+        for (int rank = 0; rank < merges.size(); rank++) {
+            String[] m = merges.get(rank);
+            Integer left = ids.get(m[0]);
+            Integer right = ids.get(m[1]);
+            Integer result = ids.get(m[0] + m[1]);
+            if (left == null || right == null || result == null) {
+                throw fail("model.merges[" + rank + "]", "\"" + m[0] + " " + m[1]
+                        + "\" uses or makes a token that is not in the vocabulary");
+            }
+            resolved[rank] = new int[] {left, right, result};
+        }
+        return resolved;
+    }
+
     static String[] readVocab(JsonNode node) {
         if (!node.isObject() || node.isEmpty()) {
             throw fail("model.vocab", "must be a non-empty object of token -> id");
@@ -225,18 +242,7 @@ final class HuggingFaceJson {
             }
             ids.put(vocab[id], id);
         }
-        int[][] resolved = new int[merges.size()][];
-        for (int rank = 0; rank < merges.size(); rank++) {
-            String[] m = merges.get(rank);
-            Integer left = ids.get(m[0]);
-            Integer right = ids.get(m[1]);
-            Integer result = ids.get(m[0] + m[1]);
-            if (left == null || right == null || result == null) {
-                throw fail("model.merges[" + rank + "]", "\"" + m[0] + " " + m[1]
-                        + "\" uses or makes a token that is not in the vocabulary");
-            }
-            resolved[rank] = new int[] {left, right, result};
-        }
+        int[][] resolved = resolveMerges(merges, ids);
         try {
             return new BpeTokenizer(bytes, resolved);
         } catch (IllegalArgumentException e) {

@@ -123,18 +123,7 @@ public final class PretrainedTokenizer implements Tokenizer {
             throw fail("model.unk_token", "\"" + unkToken + "\" is not in the vocabulary");
         }
         List<String[]> mergeText = HuggingFaceJson.readMerges(model.path("merges"));
-        int[][] resolved = new int[mergeText.size()][];
-        for (int rank = 0; rank < resolved.length; rank++) {
-            String[] m = mergeText.get(rank);
-            Integer left = ids.get(m[0]);
-            Integer right = ids.get(m[1]);
-            Integer result = ids.get(m[0] + m[1]);
-            if (left == null || right == null || result == null) {
-                throw fail("model.merges[" + rank + "]", "\"" + m[0] + " " + m[1]
-                        + "\" uses or makes a token that is not in the vocabulary");
-            }
-            resolved[rank] = new int[] {left, right, result};
-        }
+        int[][] resolved = HuggingFaceJson.resolveMerges(mergeText, ids);
         merges = new BpeMerges(resolved);
         for (String role : new String[] {config.bosToken(), config.eosToken(), config.padToken()}) {
             if (role != null && !ids.containsKey(role)) {
