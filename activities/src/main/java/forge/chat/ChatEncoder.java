@@ -24,6 +24,7 @@ public final class ChatEncoder {
     private final Tokenizer tok;
     private final int blockSize;
     private final TruncationPolicy policy;
+    private final TemplateChat template;     // a pretrained checkpoint's chat template; null: Forge's layout
 
     /**
      * The examples kept, and how many of the input conversations were truncated (kept, prompt shortened from the
@@ -41,6 +42,7 @@ public final class ChatEncoder {
         this.tok = tok;
         this.blockSize = blockSize;
         this.policy = policy == null ? TruncationPolicy.DEFAULT : policy;
+        this.template = TemplateChat.of(tok);
     }
 
     public int blockSize() {
@@ -58,6 +60,9 @@ public final class ChatEncoder {
 
     /** The full encoding, whatever its length; {@link #encodeAll} applies the policy. */
     public EncodedExample encode(Conversation c) {
+        if (template != null) {
+            return template.encode(c);
+        }
         int last = c.lastAssistant();
         IntBuf ids = new IntBuf();
         FloatBuf mask = new FloatBuf();
@@ -123,6 +128,15 @@ public final class ChatEncoder {
     /** Index of the {@code <|assistant|>} marker that opens the final assistant turn. */
     private int responseStart(EncodedExample e) {
         int[] t = e.tokens();
+        if (template != null) {
+            // The final reply is the last run of loss tokens; its generation prompt before it is the template's.
+            float[] w = e.lossMask();
+            int i = w.length - 1;
+            while (i > 0 && w[i - 1] == 1f) {
+                i--;
+            }
+            return i;
+        }
         int assistant = tok.id(SpecialToken.ASSISTANT);
         for (int i = t.length - 1; i >= 0; i--) {
             if (t[i] == assistant) {
@@ -138,6 +152,11 @@ public final class ChatEncoder {
      * {@link forge.tokenizer.ChatTemplate#prompt}. When longer than {@code maxTokens} the start is dropped.
      */
     public static int[] prompt(Tokenizer tok, List<Turn> context, int maxTokens) {
+        TemplateChat template = TemplateChat.of(tok);
+        if (template != null) {
+            int[] all = template.prompt(context);
+            return all.length <= maxTokens ? all : Arrays.copyOfRange(all, all.length - maxTokens, all.length);
+        }
         IntBuf ids = new IntBuf();
         for (Turn t : context) {
             ids.add(tok.id(marker(t.role())));

@@ -52,6 +52,11 @@ public final class CheckpointStore {
         return CheckpointNames.stepDir(step);
     }
 
+    /** The storage this store reads and writes (a parent Hugging Face checkpoint under s3:// is read through it). */
+    public S3Storage storage() {
+        return s3;
+    }
+
     public S3Uri stageRoot() {
         return stageRoot;
     }

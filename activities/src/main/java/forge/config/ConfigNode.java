@@ -59,6 +59,11 @@ public final class ConfigNode {
         known.addAll(keys);
     }
 
+    /** Whether the key holds an object (a section), e.g. {@code init_from: {hf: ...}} rather than a string. */
+    public boolean isObject(String key) {
+        return node.path(key).isObject();
+    }
+
     public boolean has(String key) {
         return node.hasNonNull(key);
     }

@@ -218,6 +218,9 @@ public final class CheckpointGenerator implements AutoCloseable {
         if (chat) {
             return ChatEncoder.prompt(tokenizer, prompt, Integer.MAX_VALUE);
         }
+        if (tokenizer instanceof forge.tokenizer.PretrainedTokenizer p) {
+            return p.encodeWithPostProcessor(prompt); // what transformers' generate is given for the same text
+        }
         int[] text = tokenizer.encode(prompt);
         int[] ids = new int[text.length + 1];
         ids[0] = tokenizer.id(SpecialToken.END_OF_TEXT);

@@ -2,17 +2,13 @@ package forge.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.Activation;
 import ai.djl.nn.core.Embedding;
-import ai.djl.nn.norm.Dropout;
-import ai.djl.nn.norm.LayerNorm;
 import forge.errors.BadInputException;
 import forge.tensor.EngineArrays;
 import forge.tensor.HostTensor;
@@ -23,13 +19,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.function.Predicate;
 
 /**
- * A GPT-2 decoder in the shape of nanoGPT's model.py, with parameters as plain NDArrays named and laid out as
- * Hugging Face's GPT2Model (Conv1D weights are (in, out): y = x·W + b), so {@link #snapshot()} loads into
- * transformers as is.
+ * A decoder-only causal LM in the shape of nanoGPT's model.py and HF's modeling_llama.py: token embedding (plus
+ * GPT-2's learned positions), a stack of pre-norm {@link Block}s, a final norm and the LM head, with an optional
+ * scalar head on top. What the blocks are made of comes from the {@link Architecture} (GPT-2, Llama, Qwen2,
+ * Mistral); parameters are plain NDArrays named and laid out as Hugging Face's model classes name them
+ * ({@link HfNames} maps the rest), so {@link #snapshot()} loads into transformers.
  *
  * <p>Memory: parameters live in this model's manager. Each forward frees its own intermediates on return (autograd
  * keeps what backward needs) and its result is attached to the input's manager, so nothing accumulates in the model
@@ -43,111 +40,74 @@ import java.util.function.Predicate;
  * <p>Fine-tuning: {@link #addLora} gives targeted linears a low-rank adapter (see {@link LoraConfig}),
  * {@link #freezeBase()} / {@link #freezeBlocks} / {@link #freeze} stop parameters from requiring gradients, and the
  * optimizer gets {@link #trainableParameters()}. {@link #snapshot()} and {@link #load} cover base and adapters, so a
- * LoRA run resumes exactly; {@link #mergeLora()} turns the model back into a plain GPT-2 for export.
+ * LoRA run resumes exactly; {@link #mergeLora()} turns the model back into a plain one for export.
  *
  * <p>Autograd safety: between forward and backward, do not put the loss through DJL's Number overloads
  * ({@code loss.div(accumulationSteps)}): they free their scalar before backward reads it. Use
  * {@link EngineArrays#scale}. Not thread-safe; one model per thread.
  */
 public final class Gpt implements AutoCloseable {
-    static final double LAYER_NORM_EPS = 1e-5;
-    private static final double INIT_STD = 0.02;
-    /** gelu_new(x) = 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) = x·sigmoid(x·(A + B·x²)). */
-    private static final double GELU_A = 2 * Math.sqrt(2 / Math.PI);
-    private static final double GELU_B = GELU_A * 0.044715;
+    private static final String SCORE = "score.weight";
 
     private final GptConfig config;
+    private final Architecture arch;
     private final NDManager manager;
     private final LinkedHashMap<String, NDArray> params;
-    private final NDArray wte;                // (V, C), also the LM head
-    private final NDArray wpe;                // (block, C)
-    private final List<Layer> h;
-    private final NDArray lnFW;
-    private final NDArray lnFB;
-    private final NDArray causalMask;         // (block, block): 0 on and below the diagonal, -inf above
-    private final NDArray negInf;             // -inf scalar: the packed mask's value across examples
-    private final NDArray noLnBias;           // zeros (C), stands in for LayerNorm bias when bias=false
-    // Constants as libtorch-owned scalars: x.mul(Number) would leave autograd a dangling pointer (see EngineArrays).
-    private final NDArray attnScale;          // 1/√hs
-    private final NDArray geluA;
-    private final NDArray geluB;
+    private final NDArray tokenEmbedding;     // (V, C)
+    private final NDArray positionEmbedding;  // (block, C) for GPT-2; null with rotary positions
+    private final List<Block> blocks;
+    private final Norm finalNorm;
+    private final NDArray head;               // (V, C): the LM head, tied to tokenEmbedding or its own
+    private final Rope rope;                  // null for GPT-2
+    private final NDArray negInf;             // -inf scalar: the masks' value where attention is not allowed
+    private NDArray causalMask;               // (n, n): 0 on and below the diagonal, -inf above; grown on demand
 
     private final LinkedHashMap<String, NDArray> loraParams = new LinkedHashMap<>(); // empty until addLora
     private LoraConfig lora;                  // null until addLora, and again after mergeLora
     private NDArray score;                    // score.weight (1, C), null until addScoreHead
 
-    private record Layer(NDArray ln1W, NDArray ln1B, Linear attn, Linear attnProj, NDArray ln2W, NDArray ln2B,
-                         Linear fc, Linear mlpProj) {
-    }
-
-    /** A Conv1D weight (in, out) and bias (out) or null, plus an optional low-rank adapter. */
-    private static final class Linear {
-        final NDArray w;
-        final NDArray b;
-        Adapter adapter;                      // null unless LoRA targets this linear
-
-        Linear(NDArray w, NDArray b) {
-            this.w = w;
-            this.b = b;
-        }
-    }
-
-    /** LoRA: A (in, r), B (r, out), scale = alpha / r as an engine scalar. */
-    private record Adapter(NDArray a, NDArray b, NDArray scale) {
-    }
-
     // ---------------------------------------------------------------------------------------------- construction
 
-    /** A fresh model with GPT-2's init, the same for the same seed on any engine. */
+    /** A fresh model with its architecture's init, the same for the same seed on any engine. */
     public static Gpt create(NDManager parent, GptConfig cfg, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
-        double projStd = INIT_STD / Math.sqrt(2.0 * cfg.nLayer());
-        LinkedHashMap<String, float[]> init = new LinkedHashMap<>();
-        parameterShapes(cfg).forEach((name, shape) -> {
+        Architecture a = cfg.architecture();
+        return new Gpt(parent, cfg, (name, shape) -> {
             float[] v = new float[(int) HostTensor.numel(shape)];
-            if (name.endsWith(".bias")) {
-                // zeros
-            } else if (name.startsWith("ln_") || name.contains(".ln_")) {
+            double std = a.initStd(name, cfg);
+            if (Double.isNaN(std)) {
                 Arrays.fill(v, 1f);
-            } else {
-                gaussian(rng, v, name.endsWith("c_proj.weight") ? projStd : INIT_STD);
+            } else if (std > 0) {
+                gaussian(rng, v, std);
             }
-            init.put(name, v);
+            return v;
         });
-        return new Gpt(parent, cfg, init);
+    }
+
+    /**
+     * A model holding these weights (internal or HF names, any float dtype the tensors come in; see {@link #load}),
+     * without drawing an init first: a 500M-parameter checkpoint costs its weights once, not twice.
+     */
+    public static Gpt fromWeights(NDManager parent, GptConfig cfg, Map<String, HostTensor> weights) {
+        Map<String, HostTensor> base = new LinkedHashMap<>(weights);
+        HostTensor scoreHead = base.remove(SCORE);
+        Map<String, HostTensor> byName = checkedWeights(cfg, parameterShapes(cfg), base);
+        Gpt model = new Gpt(parent, cfg, (name, shape) -> byName.get(name).asF32().toFloatArray());
+        if (scoreHead != null) {
+            model.addScoreHead(0);
+            if (!Arrays.equals(scoreHead.shape(), new long[] {1, cfg.nEmbd()})) {
+                model.close();
+                throw new BadInputException("checkpoint tensor " + SCORE + " has shape "
+                        + Arrays.toString(scoreHead.shape()) + ", model expects [1, " + cfg.nEmbd() + "]");
+            }
+            EngineArrays.copyInto(model.score, scoreHead.asF32());
+        }
+        return model;
     }
 
     /** Names and shapes of every parameter, in the order of {@link #parameters()}. */
     public static LinkedHashMap<String, long[]> parameterShapes(GptConfig cfg) {
-        long c = cfg.nEmbd();
-        LinkedHashMap<String, long[]> s = new LinkedHashMap<>();
-        s.put("wte.weight", new long[] {cfg.vocabSize(), c});
-        s.put("wpe.weight", new long[] {cfg.blockSize(), c});
-        for (int i = 0; i < cfg.nLayer(); i++) {
-            String p = "h." + i + ".";
-            layerNormShapes(s, p + "ln_1", c, cfg.bias());
-            linearShapes(s, p + "attn.c_attn", c, 3 * c, cfg.bias());
-            linearShapes(s, p + "attn.c_proj", c, c, cfg.bias());
-            layerNormShapes(s, p + "ln_2", c, cfg.bias());
-            linearShapes(s, p + "mlp.c_fc", c, 4 * c, cfg.bias());
-            linearShapes(s, p + "mlp.c_proj", 4 * c, c, cfg.bias());
-        }
-        layerNormShapes(s, "ln_f", c, cfg.bias());
-        return s;
-    }
-
-    private static void layerNormShapes(Map<String, long[]> s, String name, long c, boolean bias) {
-        s.put(name + ".weight", new long[] {c});
-        if (bias) {
-            s.put(name + ".bias", new long[] {c});
-        }
-    }
-
-    private static void linearShapes(Map<String, long[]> s, String name, long in, long out, boolean bias) {
-        s.put(name + ".weight", new long[] {in, out});
-        if (bias) {
-            s.put(name + ".bias", new long[] {out});
-        }
+        return cfg.architecture().parameterShapes(cfg);
     }
 
     /** Box-Muller on our own RNG: java.util's gaussian algorithms are not promised to stay the same. */
@@ -163,49 +123,46 @@ public final class Gpt implements AutoCloseable {
         }
     }
 
-    private Gpt(NDManager parent, GptConfig cfg, LinkedHashMap<String, float[]> values) {
-        this.config = cfg;
-        this.manager = parent.newSubManager();
-        this.params = new LinkedHashMap<>();
-        parameterShapes(cfg).forEach((name, shape) -> {
-            NDArray p = keep(EngineArrays.of(manager, values.get(name), new Shape(shape)));
-            p.setName(name);
-            p.setRequiresGradient(true);
-            params.put(name, p);
-        });
-        this.wte = params.get("wte.weight");
-        this.wpe = params.get("wpe.weight");
-        this.h = new ArrayList<>();
-        for (int i = 0; i < cfg.nLayer(); i++) {
-            String p = "h." + i + ".";
-            h.add(new Layer(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
-                    linearAt(p + "attn.c_attn"), linearAt(p + "attn.c_proj"),
-                    params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
-                    linearAt(p + "mlp.c_fc"), linearAt(p + "mlp.c_proj")));
-        }
-        this.lnFW = params.get("ln_f.weight");
-        this.lnFB = params.get("ln_f.bias");
-        int t = cfg.blockSize();
-        float[] mask = new float[t * t];
-        for (int i = 0; i < t; i++) {
-            Arrays.fill(mask, i * t + i + 1, (i + 1) * t, Float.NEGATIVE_INFINITY);
-        }
-        this.causalMask = keep(EngineArrays.of(manager, mask, new Shape(t, t)));
-        this.negInf = keep(EngineArrays.scalar(manager, Double.NEGATIVE_INFINITY));
-        this.noLnBias = keep(manager.zeros(new Shape(cfg.nEmbd())));
-        this.attnScale = keep(EngineArrays.scalar(manager, 1.0 / Math.sqrt(cfg.headSize())));
-        this.geluA = keep(EngineArrays.scalar(manager, GELU_A));
-        this.geluB = keep(EngineArrays.scalar(manager, GELU_B));
+    private interface Values {
+        float[] of(String name, long[] shape);
     }
 
-    private Linear linearAt(String module) {
-        return new Linear(params.get(module + ".weight"), params.get(module + ".bias"));
+    private Gpt(NDManager parent, GptConfig cfg, Values values) {
+        this.config = cfg;
+        this.arch = cfg.architecture();
+        this.manager = parent.newSubManager();
+        this.params = new LinkedHashMap<>();
+        // One parameter at a time, so the host copy of a big model is never held whole.
+        parameterShapes(cfg).forEach((name, shape) -> params.put(name, parameter(manager, name,
+                values.of(name, shape), new Shape(shape))));
+        this.tokenEmbedding = params.get(arch.tokenEmbedding());
+        this.positionEmbedding = arch.positionEmbedding() == null ? null : params.get(arch.positionEmbedding());
+        this.blocks = new ArrayList<>();
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            blocks.add(arch.block(i, params, cfg, manager));
+        }
+        this.finalNorm = arch.finalNorm(params, cfg, manager);
+        this.head = cfg.tiedEmbeddings() ? tokenEmbedding : params.get(arch.lmHead());
+        this.rope = cfg.rope() == null ? null : new Rope(manager, cfg.rope(), cfg.headDim(), cfg.blockSize());
+        this.negInf = keep(EngineArrays.scalar(manager, Double.NEGATIVE_INFINITY));
+    }
+
+    /** A trainable array in m, named, outside any NDScope. */
+    static NDArray parameter(NDManager m, String name, float[] values, Shape shape) {
+        NDArray p = keep(EngineArrays.of(m, values, shape));
+        p.setName(name);
+        p.setRequiresGradient(true);
+        return p;
     }
 
     /** Model state must outlive whatever NDScope the caller happens to have open while building it. */
-    private static NDArray keep(NDArray a) {
+    static NDArray keep(NDArray a) {
         NDScope.unregister(a);
         return a;
+    }
+
+    NDManager manager() {
+        return manager;
     }
 
     public GptConfig config() {
@@ -213,8 +170,8 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
-     * Every base (GPT-2) array by its HF GPT-2 name, in a fixed order (embeddings, blocks 0..n-1, ln_f), frozen or
-     * not, LoRA adapters not included (see {@link #loraParameters()}).
+     * Every base array by name, in a fixed order (embeddings, blocks 0..n-1, final norm, untied LM head), frozen or
+     * not, LoRA adapters and the score head not included (see {@link #loraParameters()}).
      */
     public LinkedHashMap<String, NDArray> parameters() {
         return new LinkedHashMap<>(params);
@@ -231,19 +188,19 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
-     * The final hidden states (B, T, C), after ln_f and before the LM head: the trunk that a scalar head (reward
-     * model, value function) reads. Trains like {@link #forward(NDArray, boolean)}.
+     * The final hidden states (B, T, C), after the final norm and before the LM head: the trunk that a scalar head
+     * (reward model, value function) reads. Trains like {@link #forward(NDArray, boolean)}.
      */
     public NDArray hidden(NDArray idx, boolean training) {
         return forward(idx, null, null, null, null, training, Output.HIDDEN);
     }
 
     /**
-     * The tied LM head over hidden states from {@link #hidden}: (B, T, C) → logits (B, T, V). With hidden it is
+     * The LM head over hidden states from {@link #hidden}: (B, T, C) → logits (B, T, V). With hidden it is
      * {@link #forward(NDArray, boolean)}, for a caller that also reads the trunk (a value head sharing it).
      */
     public NDArray lmHead(NDArray hidden) {
-        return hidden.matMul(wte.transpose());
+        return hidden.matMul(head.transpose());
     }
 
     /** What the private forward returns. */
@@ -252,14 +209,14 @@ public final class Gpt implements AutoCloseable {
     /**
      * Packed rows: several examples side by side in one row, none seeing another. idx (B, T) int64 as in
      * {@link #forward(NDArray, boolean)}; positions (B, T) integer, each token's position id inside its own example
-     * (0, 1, ... restarting per example), picked from wpe per token; segments (B, T) integer, which example a token
-     * belongs to (1, 2, ...; 0 on padding) → logits (B, T, V). Position i attends to j only if
-     * {@code j <= i && segments[i] == segments[j]}, so each example's logits are what it gets alone with positions
-     * 0.. (see {@code forge.stage.sft.SftBatch}). Padding (segment 0) attends to earlier padding and itself, so every
-     * softmax row has a finite entry and no NaN reaches the gradients; give it weight 0 in the loss.
+     * (0, 1, ... restarting per example); segments (B, T) integer, which example a token belongs to (1, 2, ...; 0 on
+     * padding) → logits (B, T, V). Position i attends to j only if {@code j <= i && segments[i] == segments[j]}, so
+     * each example's logits are what it gets alone with positions 0.. (see {@code forge.stage.sft.SftBatch}). Padding
+     * (segment 0) attends to earlier padding and itself, so every softmax row has a finite entry and no NaN reaches
+     * the gradients; give it weight 0 in the loss.
      *
      * <p>Trains under a GradientCollector with dropout and LoRA exactly like the plain forward; costs an extra
-     * (B, 1, T, T) mask and a per-token wpe gather, and checks the position range (one host sync) because an
+     * (B, 1, T, T) mask and a per-token position gather, and checks the position range (one host sync) because an
      * out-of-range id would otherwise fail inside the engine.
      */
     public NDArray forward(NDArray idx, NDArray positions, NDArray segments, boolean training) {
@@ -289,6 +246,11 @@ public final class Gpt implements AutoCloseable {
         return new KvCache(manager, config.nLayer(), batch);
     }
 
+    /** The next-token logits (B, V) of each row, for {@link Generator}; leftPad as in the private forward. */
+    NDArray lastLogits(NDArray idx, KvCache cache, int[] leftPad) {
+        return forward(idx, cache, null, null, leftPad, false, Output.LAST_LOGITS);
+    }
+
     /**
      * positions and segments are both null (contiguous positions, causal mask) or both set (packed, no cache).
      * leftPad, for inference only, gives each row's count of leading padding: row r's position ids start at 0 after
@@ -316,21 +278,19 @@ public final class Gpt implements AutoCloseable {
             // A copy libtorch owns: embedding's backward reads the ids after the caller may have closed idx.
             NDArray ids = idx.getDataType() == DataType.INT64 ? EngineArrays.owned(idx)
                     : idx.toType(DataType.INT64, false);
-            NDArray tok = Embedding.embedding(ids, wte, SparseFormat.DENSE).singletonOrThrow();  // (B, T, C)
-            NDArray pos;
+            NDArray posIds;                                                                      // (B, T) or null
             NDArray mask;
+            int lastPosition = past + (int) t - 1;
             if (leftPad != null) {
-                pos = Embedding.embedding(leftPadPositions(leftPad, past, t, idx.getManager()), wpe,
-                        SparseFormat.DENSE).singletonOrThrow();                                  // (B, T, C)
+                posIds = leftPadPositions(leftPad, past, t, idx.getManager());
                 mask = leftPadMask(leftPad, past, t, idx.getManager());                         // (B, 1, T, past+T)
             } else if (positions == null) {
-                pos = wpe.get(new NDIndex("{}:{}", past, past + t));                            // (T, C)
+                posIds = null;
                 // Row i may see keys 0 .. past+i; a single new token sees everything, so needs no mask.
-                mask = t == 1 ? null
-                        : causalMask.get(new NDIndex("{}:{}, :{}", past, past + t, past + t));   // (T, past+T)
+                mask = t == 1 ? null : causal(past + (int) t).get(new NDIndex("{}:{}, :{}", past, past + t, past + t));
             } else {
                 // Owned, as ids: embedding's backward reads the position ids too.
-                NDArray posIds = positions.getDataType() == DataType.INT64 ? EngineArrays.owned(positions)
+                posIds = positions.getDataType() == DataType.INT64 ? EngineArrays.owned(positions)
                         : positions.toType(DataType.INT64, false);
                 long lo = posIds.min().getLong();
                 long hi = posIds.max().getLong();
@@ -338,28 +298,54 @@ public final class Gpt implements AutoCloseable {
                     throw new IllegalArgumentException("positions must be in [0, " + config.blockSize()
                             + "), got " + lo + ".." + hi);
                 }
-                pos = Embedding.embedding(posIds, wpe, SparseFormat.DENSE).singletonOrThrow();   // (B, T, C)
+                lastPosition = (int) hi;
                 mask = packedMask(segments, b, t);                                             // (B, 1, T, T)
             }
-            NDArray x = dropout(tok.add(pos), training).reshape(b * t, c);                      // (B*T, C)
-            for (int i = 0; i < h.size(); i++) {
-                Layer l = h.get(i);
-                x = x.add(attention(l, i, layerNorm(x, l.ln1W, l.ln1B), b, t, mask, cache, training));
-                x = x.add(mlp(l, layerNorm(x, l.ln2W, l.ln2B), training));
+            NDArray x = Embedding.embedding(ids, tokenEmbedding, SparseFormat.DENSE).singletonOrThrow(); // (B, T, C)
+            if (positionEmbedding != null) {
+                NDArray pos = posIds == null
+                        ? positionEmbedding.get(new NDIndex("{}:{}", past, past + t))                   // (T, C)
+                        : Embedding.embedding(posIds, positionEmbedding, SparseFormat.DENSE).singletonOrThrow();
+                x = Dropouts.apply(x.add(pos), config.dropout(), training);
             }
-            x = layerNorm(x, lnFW, lnFB);                                                        // (B*T, C)
+            Rope.Angles angles = rope == null ? null : rope.angles(past, t, posIds, lastPosition);
+            Pass pass = new Pass(b, t, past, mask, angles, cache, training);
+            x = x.reshape(b * t, c);                                                             // (B*T, C)
+            for (Block block : blocks) {
+                x = block.forward(x, pass);
+            }
+            x = finalNorm.forward(x);                                                            // (B*T, C)
             if (output == Output.LAST_LOGITS) {
                 x = x.reshape(b, t, c).get(new NDIndex(":, -1, :"));                             // (B, C)
                 t = 1;
             }
             logits = output == Output.HIDDEN ? x.reshape(b, t, c)                                // (B, T, C)
-                    : x.matMul(wte.transpose()).reshape(b, t, config.vocabSize());              // (B, T, V)
+                    : x.matMul(head.transpose()).reshape(b, t, config.vocabSize());             // (B, T, V)
             NDScope.unregister(logits);
         }
         if (cache != null) {
             cache.advance(shape.get(1));
         }
         return handOver(logits, idx.getManager());
+    }
+
+    /** The causal mask for n positions (at least), built once per size the model has needed. */
+    private NDArray causal(int n) {
+        if (causalMask != null && causalMask.getShape().get(0) >= n) {
+            return causalMask;
+        }
+        int size = Math.min(config.blockSize(), Math.max(n, causalMask == null ? 0
+                : (int) Math.min(config.blockSize(), 2 * causalMask.getShape().get(0))));
+        float[] mask = new float[size * size];
+        for (int i = 0; i < size; i++) {
+            Arrays.fill(mask, i * size + i + 1, (i + 1) * size, Float.NEGATIVE_INFINITY);
+        }
+        NDArray grown = keep(EngineArrays.of(manager, mask, new Shape(size, size)));
+        if (causalMask != null) {
+            causalMask.close();
+        }
+        causalMask = grown;
+        return grown;
     }
 
     /** Position ids (B, T) of absolute positions past .. past+T of left-padded rows: 0 at each row's first token. */
@@ -398,65 +384,8 @@ public final class Gpt implements AutoCloseable {
      */
     private NDArray packedMask(NDArray segments, long b, long t) {
         NDArray same = segments.expandDims(2).eq(segments.expandDims(1));                // (B, T, T) bool
-        NDArray causal = causalMask.get(new NDIndex(":{}, :{}", t, t)).broadcast(b, t, t); // (B, T, T)
+        NDArray causal = causal((int) t).get(new NDIndex(":{}, :{}", t, t)).broadcast(b, t, t); // (B, T, T)
         return NDArrays.where(same, causal, negInf).expandDims(1);                      // (B, 1, T, T)
-    }
-
-    /** Causal multi-head self-attention; x is (B*T, C), pre-normalised; mask (T, past+T) or (B, 1, T, T). */
-    private NDArray attention(Layer l, int layer, NDArray x, long b, long t, NDArray mask, KvCache cache,
-                              boolean training) {
-        long c = config.nEmbd();
-        long nh = config.nHead();
-        long hs = c / nh;
-        NDList qkv = linear(x, l.attn).split(3, 1);                                 // 3 × (B*T, C)
-        NDArray q = qkv.get(0).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
-        NDArray k = qkv.get(1).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
-        NDArray v = qkv.get(2).reshape(b, t, nh, hs).transpose(0, 2, 1, 3);         // (B, nh, T, hs)
-        if (cache != null) {
-            NDArray[] kv = cache.append(layer, k, v);
-            k = kv[0];                                                               // (B, nh, past+T, hs)
-            v = kv[1];                                                               // (B, nh, past+T, hs)
-        }
-        NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).mul(attnScale);             // (B, nh, T, past+T)
-        if (mask != null) {
-            att = att.add(mask);
-        }
-        att = dropout(att.softmax(-1), training);
-        NDArray y = att.matMul(v);                                                   // (B, nh, T, hs)
-        y = y.transpose(0, 2, 1, 3).reshape(b * t, c);                               // (B*T, C)
-        return dropout(linear(y, l.attnProj), training);                            // (B*T, C)
-    }
-
-    /** Position-wise MLP, 4× wide with GPT-2's tanh GELU; x is (B*T, C), pre-normalised. */
-    private NDArray mlp(Layer l, NDArray x, boolean training) {
-        NDArray u = linear(x, l.fc);                                                 // (B*T, 4C)
-        u = Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);     // gelu_new
-        return dropout(linear(u, l.mlpProj), training);                             // (B*T, C)
-    }
-
-    private NDArray layerNorm(NDArray x, NDArray w, NDArray bias) {
-        return LayerNorm.layerNorm(x, new Shape(config.nEmbd()), w, bias == null ? noLnBias : bias,
-                (float) LAYER_NORM_EPS).singletonOrThrow();
-    }
-
-    /** HF Conv1D: x (N, in) · W (in, out) + b, plus scale·(x·A)·B where LoRA adapts this linear. */
-    private static NDArray linear(NDArray x, Linear l) {
-        NDArray y = x.matMul(l.w);                                                   // (N, out)
-        if (l.b != null) {
-            y = y.add(l.b);
-        }
-        Adapter a = l.adapter;
-        if (a != null) {
-            y = y.add(x.matMul(a.a).mul(a.scale).matMul(a.b));                       // (N, r) → (N, out)
-        }
-        return y;
-    }
-
-    private NDArray dropout(NDArray x, boolean training) {
-        if (!training || config.dropout() == 0) {
-            return x;
-        }
-        return Dropout.dropout(x, (float) config.dropout(), true).singletonOrThrow();
     }
 
     /**
@@ -521,174 +450,26 @@ public final class Gpt implements AutoCloseable {
      * those prompts are then generated in groups of equal length.
      */
     public int[][] generateBatch(int[][] prompts, GenerationOptions opts, long seed) {
-        if (prompts.length == 0) {
-            throw BadInputException.field("generate.prompt", "needs at least one prompt");
-        }
-        int maxLen = 0;
-        for (int[] prompt : prompts) {
-            if (prompt.length == 0) {
-                throw BadInputException.field("generate.prompt", "prompts must be non-empty");
-            }
-            for (int tokenId : prompt) {
-                if (tokenId < 0 || tokenId >= config.vocabSize()) {
-                    throw BadInputException.field("generate.prompt",
-                            "token " + tokenId + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-                }
-            }
-            maxLen = Math.max(maxLen, prompt.length);
-        }
-        long[] seeds = new long[prompts.length];
-        for (int r = 0; r < prompts.length; r++) {
-            seeds[r] = seed + r;
-        }
-        boolean ragged = Arrays.stream(prompts).anyMatch(p -> p.length != prompts[0].length);
-        if (!ragged || maxLen + opts.maxNewTokens() <= config.blockSize()) {
-            return generateRows(prompts, opts, seeds);
-        }
-        Map<Integer, List<Integer>> byLength = new TreeMap<>();
-        for (int r = 0; r < prompts.length; r++) {
-            byLength.computeIfAbsent(prompts[r].length, k -> new ArrayList<>()).add(r);
-        }
-        int[][] out = new int[prompts.length][];
-        for (List<Integer> group : byLength.values()) {
-            int[][] rows = generateRows(group.stream().map(r -> prompts[r]).toArray(int[][]::new), opts,
-                    group.stream().mapToLong(r -> seeds[r]).toArray());
-            for (int i = 0; i < rows.length; i++) {
-                out[group.get(i)] = rows[i];
-            }
-        }
-        return out;
-    }
-
-    /** Rows of equal length, or left-padded ones that fit block_size with all their new tokens. */
-    private int[][] generateRows(int[][] prompts, GenerationOptions opts, long[] seeds) {
-        int rows = prompts.length;
-        int v = config.vocabSize();
-        int len = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
-        int[] pad = new int[rows];
-        boolean ragged = false;
-        SplittableRandom[] rngs = new SplittableRandom[rows];
-        int[][] buf = new int[rows][];
-        int[] ends = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            rngs[r] = new SplittableRandom(seeds[r]);
-            pad[r] = len - prompts[r].length;
-            ragged |= pad[r] > 0;
-            buf[r] = new int[len + opts.maxNewTokens()];
-            System.arraycopy(prompts[r], 0, buf[r], pad[r], prompts[r].length);
-            ends[r] = -1;
-        }
-        int[] leftPad = ragged ? pad : null;
-        int n = len;
-        int running = rows;
-        try (NDManager m = manager.newSubManager();
-             KvCache cache = opts.useKvCache() ? newCache(rows) : null) {
-            while (n < len + opts.maxNewTokens() && running > 0) {
-                float[] logits;
-                try (NDScope scope = new NDScope()) {
-                    logits = nextTokenLogits(m, buf, n, cache, leftPad);                 // (rows·V)
-                }
-                for (int r = 0; r < rows; r++) {
-                    if (ends[r] >= 0) {
-                        buf[r][n] = buf[r][n - 1]; // finished rows ride along; cut off below
-                        continue;
-                    }
-                    int next = Sampler.sample(Arrays.copyOfRange(logits, r * v, (r + 1) * v), opts, rngs[r]);
-                    buf[r][n] = next;
-                    if (next == opts.stopToken()) {
-                        ends[r] = n + 1;
-                        running--;
-                    }
-                }
-                n++;
-            }
-        }
-        int[][] out = new int[rows][];
-        for (int r = 0; r < rows; r++) {
-            out[r] = Arrays.copyOfRange(buf[r], pad[r], ends[r] >= 0 ? ends[r] : n);
-        }
-        return out;
-    }
-
-    /** Logits (rows·V) for the token after tokens[r][0..n) of every row. */
-    private float[] nextTokenLogits(NDManager m, int[][] tokens, int n, KvCache cache, int[] leftPad) {
-        int from;
-        if (cache != null && cache.length() > 0 && cache.length() == n - 1 && n <= config.blockSize()) {
-            from = n - 1;
-        } else {
-            // Left-padded rows always fit (generateBatch sees to it), so their window never slides.
-            from = Math.max(0, n - config.blockSize());
-            if (cache != null) {
-                cache.clear();
-            }
-        }
-        int w = n - from;
-        long[] window = new long[tokens.length * w];
-        for (int r = 0; r < tokens.length; r++) {
-            for (int i = 0; i < w; i++) {
-                window[r * w + i] = tokens[r][from + i];
-            }
-        }
-        NDArray idx = m.create(window, new Shape(tokens.length, w));
-        return forward(idx, cache, null, null, leftPad, false, Output.LAST_LOGITS).toFloatArray();
+        return new Generator(this).generateBatch(prompts, opts, seed);
     }
 
     // ---------------------------------------------------------------------------------------------- fine-tuning
 
     /**
-     * Adds a LoRA adapter to every targeted linear of every block: h.{i}.{module}.lora_A (in, r), drawn uniformly
-     * from ±1/√in (PEFT's kaiming_uniform(a=√5)) with a Java RNG seeded by seed, and h.{i}.{module}.lora_B (r, out),
-     * zeros, so the model computes exactly what it did before. The adapters require gradients; freeze the base with
-     * {@link #freezeBase()} to train only them.
-     *
-     * <p>Names follow PEFT's (module path + lora_A / lora_B) but the layout is GPT-2 Conv1D's (in, out): PEFT's
-     * lora_A.weight is (r, in) and lora_B.weight (out, r), the transposes of these.
+     * Adds a LoRA adapter to every targeted linear of every block (see {@link Lora#add}): the model computes exactly
+     * what it did before. The adapters require gradients; freeze the base with {@link #freezeBase()} to train only
+     * them. Targets the architecture does not have fail naming them.
      */
     public void addLora(LoraConfig cfg, long seed) {
         if (lora != null) {
             throw new IllegalStateException("this model already has LoRA adapters (" + lora + ")");
         }
-        SplittableRandom rng = new SplittableRandom(seed);
-        for (int i = 0; i < h.size(); i++) {
-            for (String module : cfg.modules()) {
-                Linear l = linearOf(h.get(i), module);
-                long in = l.w.getShape().get(0);
-                long out = l.w.getShape().get(1);
-                float[] a = new float[Math.toIntExact(in * cfg.rank())];
-                double bound = 1 / Math.sqrt(in);
-                for (int j = 0; j < a.length; j++) {
-                    a[j] = (float) ((2 * rng.nextDouble() - 1) * bound);
-                }
-                String name = "h." + i + "." + module + ".lora_";
-                NDArray aArr = newParameter(name + "A", a, new Shape(in, cfg.rank()));
-                NDArray bArr = newParameter(name + "B", new float[Math.toIntExact(cfg.rank() * out)],
-                        new Shape(cfg.rank(), out));
-                loraParams.put(name + "A", aArr);
-                loraParams.put(name + "B", bArr);
-                l.adapter = new Adapter(aArr, bArr, keep(EngineArrays.scalar(manager, cfg.scale())));
-            }
-        }
-        lora = cfg;
+        LoraConfig resolved = cfg.forArchitecture(arch);
+        loraParams.putAll(Lora.add(blocks, arch, resolved, seed, manager));
+        lora = resolved;
     }
 
-    private NDArray newParameter(String name, float[] values, Shape shape) {
-        NDArray p = keep(EngineArrays.of(manager, values, shape));
-        p.setName(name);
-        p.setRequiresGradient(true);
-        return p;
-    }
-
-    private static Linear linearOf(Layer l, String module) {
-        return switch (module) {
-            case "attn.c_attn" -> l.attn;
-            case "attn.c_proj" -> l.attnProj;
-            case "mlp.c_fc" -> l.fc;
-            case "mlp.c_proj" -> l.mlpProj;
-            default -> throw new IllegalArgumentException("no linear " + module + " in a block");
-        };
-    }
-
-    /** The adapters' config, or null when the model has none. */
+    /** The adapters' config (targets resolved for this architecture), or null when the model has none. */
     public LoraConfig lora() {
         return lora;
     }
@@ -713,9 +494,10 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
-     * Freezes the bottom n blocks and, for n ≥ 1, the embeddings below them: wte, wpe and h.0 .. h.{n-1}. wte is
-     * also the (tied) LM head, so the output projection is frozen with it; ln_f and blocks n.. keep training.
-     * n = 0 freezes nothing. LoRA adapters are never frozen by this.
+     * Freezes the bottom n blocks and, for n ≥ 1, the embeddings below them (the token embedding, GPT-2's position
+     * embedding, blocks 0 .. n-1). A tied token embedding is also the LM head, so the output projection is frozen
+     * with it; the final norm, an untied LM head and blocks n.. keep training. n = 0 freezes nothing. LoRA adapters
+     * are never frozen by this.
      */
     public void freezeBlocks(int n) {
         if (n < 0 || n > config.nLayer()) {
@@ -728,14 +510,15 @@ public final class Gpt implements AutoCloseable {
             if (name.contains(".lora_")) {
                 return false;
             }
-            if (name.startsWith("wte.") || name.startsWith("wpe.")) {
+            if (name.equals(arch.tokenEmbedding()) || name.equals(arch.positionEmbedding())) {
                 return true;
             }
-            if (!name.startsWith("h.")) {
-                return false;
+            for (int i = 0; i < n; i++) {
+                if (name.startsWith(arch.blockPrefix(i))) {
+                    return true;
+                }
             }
-            int block = Integer.parseInt(name.substring(2, name.indexOf('.', 2)));
-            return block < n;
+            return false;
         });
     }
 
@@ -759,29 +542,15 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
-     * Folds every adapter into its weight, W ← W + scale·A·B, and removes the adapters: afterwards the model is a
-     * plain GPT-2 (snapshot() has exactly the base names) computing the same function up to float rounding. Which
-     * base parameters are frozen does not change. An optimizer built over the adapters must not be used again.
+     * Folds every adapter into its weight and removes the adapters: afterwards the model is a plain one
+     * (snapshot() has exactly the base names) computing the same function up to float rounding. Which base
+     * parameters are frozen does not change. An optimizer built over the adapters must not be used again.
      */
     public void mergeLora() {
         if (lora == null) {
             throw new IllegalStateException("this model has no LoRA adapters to merge");
         }
-        for (Layer layer : h) {
-            for (String module : lora.modules()) {
-                Linear l = linearOf(layer, module);
-                Adapter a = l.adapter;
-                HostTensor merged;
-                try (NDScope scope = new NDScope()) {
-                    merged = HostTensor.of(l.w.add(a.a.matMul(a.b).mul(a.scale)));           // (in, out)
-                }
-                EngineArrays.copyInto(l.w, merged);
-                l.adapter = null;
-                a.a.close();
-                a.b.close();
-                a.scale.close();
-            }
-        }
+        Lora.merge(blocks, arch, lora);
         loraParams.clear();
         lora = null;
     }
@@ -789,10 +558,10 @@ public final class Gpt implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------- scalar head
 
     /**
-     * Adds a scalar head on the final hidden states, HF GPT2ForSequenceClassification's {@code score.weight}
-     * (1, C), no bias, drawn from N(0, 0.02²) with a Java RNG seeded by seed. A reward model reads it at a sequence's
-     * last token; a value function at every token. Load the trunk's weights before adding it (a checkpoint written
-     * with the head includes it, and then needs it added first).
+     * Adds a scalar head on the final hidden states, HF ...ForSequenceClassification's {@code score.weight} (1, C),
+     * no bias, drawn from N(0, 0.02²) with a Java RNG seeded by seed. A reward model reads it at a sequence's last
+     * token; a value function at every token. Load the trunk's weights before adding it (a checkpoint written with
+     * the head includes it, and then needs it added first).
      */
     public void addScoreHead(long seed) {
         if (score != null) {
@@ -803,7 +572,7 @@ public final class Gpt implements AutoCloseable {
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) (rng.nextGaussian() * 0.02);
         }
-        score = newParameter("score.weight", w, new Shape(1, config.nEmbd()));
+        score = parameter(manager, SCORE, w, new Shape(1, config.nEmbd()));
     }
 
     public boolean hasScoreHead() {
@@ -818,11 +587,11 @@ public final class Gpt implements AutoCloseable {
         return hidden(idx, training).matMul(score.transpose()).squeeze(-1);             // (B, T, C) → (B, T)
     }
 
-    /** config.json for this model: GPT2LMHeadModel, or GPT2ForSequenceClassification with one label. */
+    /** config.json for this model: the causal LM class, or ...ForSequenceClassification with one label. */
     public Map<String, Object> huggingFaceConfig() {
         Map<String, Object> m = config.toHuggingFaceConfig();
         if (score != null) {
-            m.put("architectures", List.of("GPT2ForSequenceClassification"));
+            m.put("architectures", List.of(arch.sequenceClassificationClass()));
             m.put("num_labels", 1);
         }
         return m;
@@ -832,7 +601,8 @@ public final class Gpt implements AutoCloseable {
 
     /**
      * A host copy of every parameter, by name in {@link #parameters()} order, followed by the LoRA adapters when the
-     * model has them (so a LoRA run's checkpoint resumes exactly; {@link #mergeLora()} first for a plain GPT-2).
+     * model has them (so a LoRA run's checkpoint resumes exactly; {@link #mergeLora()} first for a plain model) and
+     * the score head. Names are internal ({@link HfNames#toHf} gives transformers' names).
      */
     public LinkedHashMap<String, HostTensor> snapshot() {
         LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
@@ -840,12 +610,12 @@ public final class Gpt implements AutoCloseable {
         return out;
     }
 
-    /** Base parameters, then adapters. */
+    /** Base parameters, then adapters, then the score head. */
     private LinkedHashMap<String, NDArray> state() {
         LinkedHashMap<String, NDArray> all = new LinkedHashMap<>(params);
         all.putAll(loraParams);
         if (score != null) {
-            all.put("score.weight", score);
+            all.put(SCORE, score);
         }
         return all;
     }
@@ -853,43 +623,52 @@ public final class Gpt implements AutoCloseable {
     /**
      * Overwrites every parameter in place, LoRA adapters included: a model with adapters needs a checkpoint with
      * them (a missing lora_* tensor is an error naming it; load the base checkpoint before {@link #addLora}), and a
-     * model without them rejects a checkpoint that has them. Names may carry HF's "transformer." prefix; HF's tied
-     * lm_head.weight and attention mask buffers are ignored. Everything is checked before anything is written.
+     * model without them rejects a checkpoint that has them. Names may be internal or Hugging Face's
+     * ({@link HfNames#internalName}: HF's GPT-2 "transformer." prefix, a tied lm_head.weight and mask buffers are
+     * taken care of); float16, bfloat16 and float64 tensors are converted to float32. Everything is checked before
+     * anything is written.
      */
     public void load(Map<String, HostTensor> tensors) {
         LinkedHashMap<String, NDArray> all = state();
+        LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+        all.forEach((name, p) -> shapes.put(name, p.getShape().getShape()));
+        Map<String, HostTensor> byName = checkedWeights(config, shapes, tensors);
+        all.forEach((name, p) -> EngineArrays.copyInto(p, byName.get(name).asF32()));
+    }
+
+    /** tensors by internal name, each checked against shapes; every expected name present and no other. */
+    private static Map<String, HostTensor> checkedWeights(GptConfig cfg, Map<String, long[]> shapes,
+                                                          Map<String, HostTensor> tensors) {
         Map<String, HostTensor> byName = new LinkedHashMap<>();
         for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
-            String name = e.getKey().startsWith("transformer.") ? e.getKey().substring(12) : e.getKey();
-            if (name.equals("lm_head.weight") || name.endsWith(".attn.bias") && !all.containsKey(name)
-                    || name.endsWith(".attn.masked_bias")) {
-                continue;
+            String name = HfNames.internalName(cfg, e.getKey());
+            if (name != null) {
+                byName.put(name, e.getValue());
             }
-            byName.put(name, e.getValue());
         }
-        for (Map.Entry<String, NDArray> e : all.entrySet()) {
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             String name = e.getKey();
             HostTensor t = byName.get(name);
             if (t == null) {
                 throw new BadInputException("checkpoint is missing tensor " + name);
             }
-            long[] expected = e.getValue().getShape().getShape();
-            if (!Arrays.equals(t.shape(), expected)) {
+            if (!Arrays.equals(t.shape(), e.getValue())) {
                 throw new BadInputException("checkpoint tensor " + name + " has shape " + Arrays.toString(t.shape())
-                        + ", model expects " + Arrays.toString(expected));
+                        + ", model expects " + Arrays.toString(e.getValue()));
             }
-            if (!t.dtype().equals("F32")) {
+            if (!HostTensor.isFloat(t.dtype())) {
                 throw new BadInputException("checkpoint tensor " + name + " has dtype " + t.dtype()
-                        + ", model expects F32");
+                        + ", model expects a float (F32, BF16, F16)");
             }
         }
         for (String name : byName.keySet()) {
-            if (!all.containsKey(name)) {
+            if (!shapes.containsKey(name)) {
                 throw new BadInputException("checkpoint has tensor " + name + " that this model does not"
-                        + (name.contains(".lora_") ? " (a LoRA checkpoint: add the same adapters first)" : ""));
+                        + (name.contains(".lora_") ? " (a LoRA checkpoint: add the same adapters first)"
+                        : name.equals(SCORE) ? " (a reward model's score head: add it first)" : ""));
             }
         }
-        all.forEach((name, p) -> EngineArrays.copyInto(p, byName.get(name)));
+        return byName;
     }
 
     @Override

@@ -38,6 +38,59 @@ public record HostTensor(String dtype, long[] shape, byte[] data) {
         return ELEMENT_BYTES.getOrDefault(dtype, -1);
     }
 
+    /** Whether a safetensors dtype is a floating-point one {@link #asF32} converts. */
+    public static boolean isFloat(String dtype) {
+        return dtype.equals("F32") || dtype.equals("BF16") || dtype.equals("F16") || dtype.equals("F64");
+    }
+
+    /**
+     * This tensor in float32: itself when it already is; bfloat16 and float16 widen exactly, float64 rounds to
+     * nearest. Checkpoints on the Hub are mostly bfloat16; training here runs in float32.
+     */
+    public HostTensor asF32() {
+        if (dtype.equals("F32")) {
+            return this;
+        }
+        int n = (int) numel(shape);
+        ByteBuffer in = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
+        switch (dtype) {
+            case "BF16" -> {
+                for (int i = 0; i < n; i++) {
+                    out.putInt((in.getShort() & 0xFFFF) << 16);   // bfloat16 is float32's upper half
+                }
+            }
+            case "F16" -> {
+                for (int i = 0; i < n; i++) {
+                    out.putFloat(halfToFloat(in.getShort()));
+                }
+            }
+            case "F64" -> {
+                for (int i = 0; i < n; i++) {
+                    out.putFloat((float) in.getDouble());
+                }
+            }
+            default -> throw new IllegalStateException("cannot convert dtype " + dtype + " to F32");
+        }
+        return new HostTensor("F32", shape, out.array());
+    }
+
+    /** IEEE 754 binary16 to float32, exactly (subnormals, infinities and NaN included). */
+    static float halfToFloat(short h) {
+        int bits = h & 0xFFFF;
+        int sign = (bits & 0x8000) << 16;
+        int exp = (bits >>> 10) & 0x1F;
+        int mant = bits & 0x3FF;
+        if (exp == 0x1F) {
+            return Float.intBitsToFloat(sign | 0x7F800000 | (mant << 13));          // inf, NaN
+        }
+        if (exp == 0) {
+            float v = mant * 0x1p-24f;                                             // zero and subnormals
+            return sign != 0 ? -v : v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));    // rebias 15 → 127
+    }
+
     public static long numel(long[] shape) {
         long n = 1;
         for (long d : shape) {

@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -20,8 +19,7 @@ final class BpeTokenizer implements Tokenizer {
 
     private final byte[][] tokenBytes;  // by id; null for the specials
     private final int[] byteToId = new int[256];
-    private final int[][] merges;       // by rank: {left, right, result}
-    private final LongIntMap rankOfPair;
+    private final BpeMerges merges;
     private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
 
     /**
@@ -41,11 +39,7 @@ final class BpeTokenizer implements Tokenizer {
                 throw new IllegalArgumentException("byte-level vocabulary lacks byte " + b);
             }
         }
-        this.merges = merges.clone();
-        this.rankOfPair = new LongIntMap(merges.length, -1);
-        for (int rank = 0; rank < merges.length; rank++) {
-            rankOfPair.put(LongIntMap.pair(merges[rank][0], merges[rank][1]), rank);
-        }
+        this.merges = new BpeMerges(merges);
     }
 
     @Override
@@ -54,7 +48,7 @@ final class BpeTokenizer implements Tokenizer {
     }
 
     int mergeCount() {
-        return merges.length;
+        return merges.count();
     }
 
     @Override
@@ -77,57 +71,12 @@ final class BpeTokenizer implements Tokenizer {
         return ids;
     }
 
-    /** Hugging Face's {@code Word::merge_all}: a heap of (rank, position) over a linked list of symbols. */
     private int[] applyMerges(byte[] bytes) {
-        int n = bytes.length;
-        int[] sym = new int[n];
-        int[] prev = new int[n];
-        int[] next = new int[n];
-        boolean[] gone = new boolean[n];
-        for (int i = 0; i < n; i++) {
+        int[] sym = new int[bytes.length];
+        for (int i = 0; i < bytes.length; i++) {
             sym[i] = byteToId[bytes[i] & 0xFF];
-            prev[i] = i - 1;
-            next[i] = i + 1 < n ? i + 1 : -1;
         }
-        if (n > 1) {
-            PriorityQueue<Long> queue = new PriorityQueue<>();
-            for (int i = 0; i + 1 < n; i++) {
-                offer(queue, sym[i], sym[i + 1], i);
-            }
-            Long top;
-            while ((top = queue.poll()) != null) {
-                int rank = (int) (top >>> 32);
-                int pos = (int) (long) top;
-                int right = next[pos];
-                if (gone[pos] || right < 0 || rankOfPair.get(LongIntMap.pair(sym[pos], sym[right])) != rank) {
-                    continue; // stale: one side was merged away since this entry was queued
-                }
-                sym[pos] = merges[rank][2];
-                gone[right] = true;
-                next[pos] = next[right];
-                if (next[pos] >= 0) {
-                    prev[next[pos]] = pos;
-                }
-                if (prev[pos] >= 0) {
-                    offer(queue, sym[prev[pos]], sym[pos], prev[pos]);
-                }
-                if (next[pos] >= 0) {
-                    offer(queue, sym[pos], sym[next[pos]], pos);
-                }
-            }
-        }
-        IntList ids = new IntList(n);
-        for (int i = 0; i >= 0 && i < n; i = next[i]) {
-            ids.add(sym[i]);
-        }
-        return ids.toArray();
-    }
-
-    private void offer(PriorityQueue<Long> queue, int left, int right, int pos) {
-        int rank = rankOfPair.get(LongIntMap.pair(left, right));
-        if (rank >= 0) {
-            queue.add(((long) rank << 32) | pos);
-        }
+        return merges.apply(sym);
     }
 
     @Override
@@ -162,8 +111,9 @@ final class BpeTokenizer implements Tokenizer {
         for (int id = SPECIALS; id < tokenBytes.length; id++) {
             vocab[id] = ByteLevel.toText(tokenBytes[id]);
         }
-        List<String[]> mergeText = new ArrayList<>(merges.length);
-        for (int[] m : merges) {
+        List<String[]> mergeText = new ArrayList<>(merges.count());
+        for (int rank = 0; rank < merges.count(); rank++) {
+            int[] m = merges.merge(rank);
             mergeText.add(new String[] {vocab[m[0]], vocab[m[1]]});
         }
         return HuggingFaceJson.write(vocab, mergeText, true);

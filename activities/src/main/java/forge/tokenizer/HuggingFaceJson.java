@@ -129,7 +129,43 @@ final class HuggingFaceJson {
         throw fail("pre_tokenizer.type", "only ByteLevel (bpe) or none (char) are supported, got \"" + pre + "\"");
     }
 
-    private static String[] readVocab(JsonNode node) {
+    static boolean isForge(String json) {
+        JsonNode added;
+        try {
+            added = MAPPER.readTree(json).path("added_tokens");
+        } catch (JsonProcessingException e) {
+            return false; // whichever reader is used reports the syntax error
+        }
+        if (!added.isArray() || added.size() != SpecialToken.count()) {
+            return false;
+        }
+        for (SpecialToken t : SpecialToken.values()) {
+            JsonNode a = added.get(t.id());
+            if (a.path("id").asInt(-1) != t.id() || !a.path("content").asText().equals(t.text())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Merges as {left, right, result} ids; one that uses or makes a token outside the vocabulary names its rank. */
+    static int[][] resolveMerges(List<String[]> merges, Map<String, Integer> ids) {
+        int[][] resolved = new int[merges.size()][];
+        for (int rank = 0; rank < merges.size(); rank++) {
+            String[] m = merges.get(rank);
+            Integer left = ids.get(m[0]);
+            Integer right = ids.get(m[1]);
+            Integer result = ids.get(m[0] + m[1]);
+            if (left == null || right == null || result == null) {
+                throw fail("model.merges[" + rank + "]", "\"" + m[0] + " " + m[1]
+                        + "\" uses or makes a token that is not in the vocabulary");
+            }
+            resolved[rank] = new int[] {left, right, result};
+        }
+        return resolved;
+    }
+
+    static String[] readVocab(JsonNode node) {
         if (!node.isObject() || node.isEmpty()) {
             throw fail("model.vocab", "must be a non-empty object of token -> id");
         }
@@ -170,7 +206,7 @@ final class HuggingFaceJson {
         }
     }
 
-    private static List<String[]> readMerges(JsonNode node) {
+    static List<String[]> readMerges(JsonNode node) {
         if (node.isMissingNode() || node.isNull()) {
             return List.of();
         }
@@ -206,18 +242,7 @@ final class HuggingFaceJson {
             }
             ids.put(vocab[id], id);
         }
-        int[][] resolved = new int[merges.size()][];
-        for (int rank = 0; rank < merges.size(); rank++) {
-            String[] m = merges.get(rank);
-            Integer left = ids.get(m[0]);
-            Integer right = ids.get(m[1]);
-            Integer result = ids.get(m[0] + m[1]);
-            if (left == null || right == null || result == null) {
-                throw fail("model.merges[" + rank + "]", "\"" + m[0] + " " + m[1]
-                        + "\" uses or makes a token that is not in the vocabulary");
-            }
-            resolved[rank] = new int[] {left, right, result};
-        }
+        int[][] resolved = resolveMerges(merges, ids);
         try {
             return new BpeTokenizer(bytes, resolved);
         } catch (IllegalArgumentException e) {

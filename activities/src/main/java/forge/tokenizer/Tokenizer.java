@@ -40,6 +40,14 @@ public interface Tokenizer {
         return HuggingFaceJson.read(json);
     }
 
+    /**
+     * Whether a tokenizer.json is one Forge wrote for its own tokenizers (its added tokens exactly the
+     * {@link SpecialToken}s at ids 0..6), rather than a pretrained checkpoint's ({@code PretrainedTokenizer}).
+     */
+    static boolean isForgeJson(String json) {
+        return HuggingFaceJson.isForge(json);
+    }
+
     /** Learns a tokenizer from the start of {@code documents}; the same inputs always give the same tokenizer. */
     static Tokenizer train(TokenizerConfig cfg, List<String> documents) {
         List<String> sample = TrainingSample.take(documents, cfg.trainChars());

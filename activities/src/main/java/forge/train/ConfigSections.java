@@ -36,11 +36,26 @@ public final class ConfigSections {
                 new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip));
     }
 
-    /** init_from: the s3:// checkpoint directory a stage starts from instead of the previous stage's output. */
+    /**
+     * init_from: what a stage starts from instead of the previous stage's output: a Forge checkpoint directory
+     * ({@code s3://.../final/}), or a Hugging Face checkpoint directory, {@code {hf: <local dir | s3://prefix>}},
+     * returned as {@link ParentModel#HF} followed by the directory. A local directory is read on the worker.
+     */
     public static String initFrom(ConfigNode root) {
+        if (root.isObject("init_from")) {
+            ConfigNode n = root.child("init_from");
+            String hf = n.text("hf");
+            n.finish();
+            if (hf.isBlank()) {
+                throw BadInputException.field("init_from.hf", "must name a Hugging Face checkpoint directory (a local "
+                        + "path on the worker, or an s3:// prefix)");
+            }
+            return ParentModel.HF + hf;
+        }
         String initFrom = root.text("init_from", null);
         if (initFrom != null && !initFrom.startsWith("s3://")) {
-            throw BadInputException.field("init_from", "must be an s3:// checkpoint directory, got \"" + initFrom + "\"");
+            throw BadInputException.field("init_from", "must be an s3:// checkpoint directory or {hf: <dir>} for a "
+                    + "Hugging Face checkpoint, got \"" + initFrom + "\"");
         }
         return initFrom;
     }

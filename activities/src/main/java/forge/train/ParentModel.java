@@ -1,36 +1,39 @@
 package forge.train;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.checkpoint.CheckpointStore;
 import forge.checkpoint.Digests;
 import forge.checkpoint.LoadedCheckpoint;
+import forge.checkpoint.Manifest;
 import forge.errors.BadInputException;
+import forge.hf.HfCheckpoint;
+import forge.hf.HfFiles;
 import forge.model.Gpt;
 import forge.model.GptConfig;
+import forge.storage.S3Storage;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
-import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The checkpoint a stage starts from (the previous stage's {@code final/}, or any checkpoint the spec names): its
- * model shape from {@code config.json}, its tokenizer, its weights, and a digest of its files so that a stage cache
- * key changes when the parent does.
+ * The checkpoint a stage starts from (the previous stage's {@code final/}, any Forge checkpoint the spec names, or
+ * a Hugging Face checkpoint directory, {@code init_from: {hf: ...}}): its model shape from {@code config.json}, its
+ * tokenizer, its weights, and a digest of its files so that a stage cache key changes when the parent does.
+ *
+ * @param uri        how the parent is named in state and logs: an {@code s3://} checkpoint, or {@code hf:} and the
+ *                   directory
+ * @param checkpoint the Forge checkpoint's files; for a Hugging Face directory its small files (no weights)
  */
-public record ParentModel(LoadedCheckpoint checkpoint, GptConfig config, Tokenizer tokenizer,
+public record ParentModel(String uri, LoadedCheckpoint checkpoint, GptConfig config, Tokenizer tokenizer,
                           Map<String, HostTensor> weights, List<String> digest) {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    public String uri() {
-        return checkpoint.uri().toString();
-    }
+    /** How a config's init_from names a Hugging Face directory (see {@link ConfigSections#initFrom}). */
+    public static final String HF = "hf:";
 
     /**
      * Which checkpoint a stage starts from: its config's init_from if set, else the previous stage's output; a stage
@@ -40,27 +43,69 @@ public record ParentModel(LoadedCheckpoint checkpoint, GptConfig config, Tokeniz
         String uri = initFrom != null ? initFrom : previousStageOutput;
         if (uri == null) {
             throw BadInputException.field("init_from", "is needed when " + stage + " is the first stage of a "
-                    + "pipeline: name the checkpoint it starts from (e.g. an earlier stage's s3://.../final/)");
+                    + "pipeline: name the checkpoint it starts from (e.g. an earlier stage's s3://.../final/, or "
+                    + "{hf: <dir or s3:// prefix>})");
         }
         return uri;
     }
 
+    /**
+     * A command line's checkpoint argument as a parent uri: a local directory, or an s3:// prefix holding a
+     * config.json but no Forge manifest, is a Hugging Face checkpoint; anything else a Forge checkpoint.
+     */
+    public static String resolve(String arg, S3Storage storage) {
+        if (arg.startsWith(HF)) {
+            return arg;
+        }
+        if (!arg.startsWith("s3://")) {
+            return HF + arg;
+        }
+        S3Uri dir = S3Uri.parse(arg.endsWith("/") ? arg : arg + "/");
+        if (!storage.exists(dir.resolve(Manifest.FILE_NAME)) && storage.exists(dir.resolve(HfCheckpoint.CONFIG))) {
+            return HF + dir;
+        }
+        return dir.toString();
+    }
+
+    /** A store to read a parent through; its own stage root is never written. */
+    public static CheckpointStore reader(S3Storage storage, String uri) {
+        return new CheckpointStore(storage, uri.startsWith("s3://") ? S3Uri.parse(uri.endsWith("/") ? uri : uri + "/")
+                : storage.settings().root(), 2);
+    }
+
     /** Loads and checks a parent; anything unusable is the user's error, naming the checkpoint. */
     public static ParentModel load(CheckpointStore reader, String uri) {
+        if (uri.startsWith(HF)) {
+            String dir = uri.substring(HF.length());
+            HfFiles files = dir.startsWith("s3://")
+                    ? HfFiles.s3(reader.storage(), S3Uri.parse(dir.endsWith("/") ? dir : dir + "/"))
+                    : HfFiles.local(Path.of(dir));
+            HfCheckpoint hf = HfCheckpoint.read(files);
+            Map<String, byte[]> small = new LinkedHashMap<>();
+            for (String name : List.of(HfCheckpoint.CONFIG, HfCheckpoint.TOKENIZER, HfCheckpoint.TOKENIZER_CONFIG,
+                    HfCheckpoint.GENERATION_CONFIG)) {
+                byte[] b = files.read(name);
+                if (b != null) {
+                    small.put(name, b);
+                }
+            }
+            S3Uri where = dir.startsWith("s3://") ? S3Uri.parse(dir.endsWith("/") ? dir : dir + "/") : null;
+            return new ParentModel(uri, new LoadedCheckpoint(where, "hf", small), hf.config(), hf.tokenizer(),
+                    hf.weights(), hf.digest());
+        }
         LoadedCheckpoint c = reader.loadRequired(S3Uri.parse(uri.endsWith("/") ? uri : uri + "/"));
-        Map<String, HostTensor> weights = Safetensors.read(c.file("model.safetensors"));
-        boolean bias = weights.containsKey("h.0.ln_1.bias") || weights.containsKey("transformer.h.0.ln_1.bias");
-        GptConfig config = configOf(c, bias);
-        Tokenizer tokenizer = Tokenizer.fromHuggingFaceJson(new String(c.file("tokenizer.json"), StandardCharsets.UTF_8));
-        if (tokenizer.vocabSize() != config.vocabSize()) {
-            throw new BadInputException("parent checkpoint " + uri + ": its tokenizer has " + tokenizer.vocabSize()
-                    + " tokens but its model's vocab_size is " + config.vocabSize() + "; the two do not belong together");
+        HfCheckpoint read;
+        try {
+            read = HfCheckpoint.read(HfFiles.of(c.files(), c.uri().toString()));
+        } catch (BadInputException e) {
+            throw new BadInputException("parent checkpoint " + uri + ": " + e.getMessage(), e);
         }
         List<String> digest = new ArrayList<>();
         for (String name : List.of("model.safetensors", "tokenizer.json", "config.json")) {
             digest.add(name + " " + Digests.sha256(c.file(name)));
         }
-        return new ParentModel(c, config, tokenizer, weights, List.copyOf(digest));
+        return new ParentModel(c.uri().toString(), c, read.config(), read.tokenizer(), read.weights(),
+                List.copyOf(digest));
     }
 
     /** Copies the weights into a model built from {@link #config()}; a shape mismatch names the tensor. */
@@ -83,7 +128,7 @@ public record ParentModel(LoadedCheckpoint checkpoint, GptConfig config, Tokeniz
                     + "from " + uri() + "; a run id names one pipeline — start under a new run id");
         }
         // Whether the model has biases shows in its tensors, not config.json; a mismatch there fails the load itself.
-        GptConfig ownConfig = configOf(own, config.bias());
+        GptConfig ownConfig = configOf(own);
         if (!ownConfig.equals(config)) {
             throw new BadInputException(own.uri() + " was trained from a model of shape " + ownConfig
                     + ", but the parent checkpoint " + uri() + " has shape " + config
@@ -96,28 +141,12 @@ public record ParentModel(LoadedCheckpoint checkpoint, GptConfig config, Tokeniz
         }
     }
 
-    /** The shape in an HF GPT-2 {@code config.json}, which has no field for whether the model has biases. */
-    private static GptConfig configOf(LoadedCheckpoint c, boolean bias) {
-        JsonNode cfg;
+    /** The shape a checkpoint's config.json and tensors describe. */
+    private static GptConfig configOf(LoadedCheckpoint c) {
         try {
-            cfg = JSON.readTree(c.file("config.json"));
-        } catch (IOException e) {
-            throw new BadInputException("checkpoint " + c.uri() + ": config.json is not JSON: " + e.getMessage(), e);
-        }
-        try {
-            return new GptConfig(required(cfg, "vocab_size", c), required(cfg, "n_positions", c),
-                    required(cfg, "n_layer", c), required(cfg, "n_head", c), required(cfg, "n_embd", c),
-                    cfg.path("resid_pdrop").asDouble(0.0), bias);
+            return HfCheckpoint.read(HfFiles.of(c.files(), c.uri().toString())).config();
         } catch (BadInputException e) {
-            throw new BadInputException("checkpoint " + c.uri() + " config.json: " + e.getMessage(), e);
+            throw new BadInputException("checkpoint " + c.uri() + ": " + e.getMessage(), e);
         }
-    }
-
-    private static int required(JsonNode cfg, String key, LoadedCheckpoint c) {
-        JsonNode v = cfg.get(key);
-        if (v == null || !v.canConvertToInt()) {
-            throw new BadInputException("checkpoint " + c.uri() + " config.json: " + key + " is missing or not an integer");
-        }
-        return v.asInt();
     }
 }

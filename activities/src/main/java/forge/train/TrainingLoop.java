@@ -299,6 +299,7 @@ public final class TrainingLoop {
         files.add(new CheckpointFile("report.html",
                 forge.report.StageReport.file(state, summaryMetrics(state, lastLoss), samples, finalDir)));
         files.addAll(extra);
+        files = forge.hf.HfExport.complete(files, tokenizer, model.config().blockSize());
         String uri = io.store().commit(CheckpointStore.FINAL, files).toString();
         lastCheckpoint = uri;
         return uri;

@@ -105,13 +105,19 @@ class LoraTest {
                 .startsWith("lora.alpha: "));
         assertTrue(assertThrows(BadInputException.class, () -> LoraConfig.of(4, Double.NaN)).getMessage()
                 .startsWith("lora.alpha: "));
-        assertEquals("lora.targets: unknown target \"q_proj\"; allowed: [c_attn, attn.c_proj, c_fc, mlp.c_proj]",
-                assertThrows(BadInputException.class, () -> new LoraConfig(4, 8, List.of("c_attn", "q_proj")))
+        assertEquals("lora.targets: unknown target \"qproj\"; allowed: [c_attn, attn.c_proj, c_fc, mlp.c_proj, "
+                        + "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]",
+                assertThrows(BadInputException.class, () -> new LoraConfig(4, 8, List.of("c_attn", "qproj")))
                         .getMessage());
         assertTrue(assertThrows(BadInputException.class, () -> new LoraConfig(4, 8, List.of())).getMessage()
                 .startsWith("lora.targets: "));
-        assertTrue(assertThrows(BadInputException.class, () -> new LoraConfig(4, 8, null)).getMessage()
-                .startsWith("lora.targets: "));
+        // A Llama projection is a valid target, but not of a GPT-2 block; no targets means the family's default.
+        assertEquals("lora.targets: [q_proj] are not linears of a gpt2 block; it has [c_attn, attn.c_proj, c_fc, "
+                + "mlp.c_proj]", assertThrows(BadInputException.class, () -> new LoraConfig(4, 8,
+                List.of("c_attn", "q_proj")).forArchitecture(TINY.architecture())).getMessage());
+        assertEquals(List.of("c_attn"), new LoraConfig(4, 8, null).forArchitecture(TINY.architecture()).targets());
+        assertEquals(List.of("q_proj", "v_proj"),
+                new LoraConfig(4, 8, null).forArchitecture(Architecture.of("llama")).targets());
         assertEquals("lora.targets: lists \"c_fc\" twice", assertThrows(BadInputException.class,
                 () -> new LoraConfig(4, 8, List.of("c_fc", "c_fc"))).getMessage());
 
@@ -119,7 +125,7 @@ class LoraTest {
         assertEquals(List.of("c_attn"), d.targets());
         assertEquals(2.0, d.scale());
         assertEquals(List.of("c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"), ALL.targets(), "canonical order");
-        assertEquals(List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"), ALL.modules());
+        assertEquals(List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"), ALL.modules(TINY.architecture()));
         assertEquals(ALL, new LoraConfig(4, 8, List.of("c_fc", "c_attn", "attn.c_proj", "mlp.c_proj")));
         // Per block: c_attn 4·(16+48) + attn.c_proj 4·(16+16) + c_fc 4·(16+64) + mlp.c_proj 4·(64+16).
         assertEquals(2L * 4 * (64 + 32 + 80 + 80), ALL.parameterCount(TINY));

@@ -1,6 +1,6 @@
 package forge.cli;
 
-import forge.checkpoint.CheckpointStore;
+import forge.train.ParentModel;
 import forge.errors.BadInputException;
 import forge.generation.CheckpointGenerator.Generation;
 import forge.generation.CheckpointGenerator.Reply;
@@ -8,7 +8,6 @@ import forge.generation.CheckpointGenerator;
 import forge.model.GenerationOptions;
 import forge.model.GptConfig;
 import forge.storage.S3Storage;
-import forge.storage.S3Uri;
 import forge.worker.WorkerProcess;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -36,7 +35,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ConnectionOptions connection;
 
-    @Parameters(index = "0", description = "a stage's checkpoint directory, e.g. s3://forge/runs/<run>/sft/final/")
+    @Parameters(index = "0", description = "a stage's checkpoint directory, e.g. s3://forge/runs/<run>/sft/final/, or a Hugging "
+            + "Face checkpoint directory (local, or an s3:// prefix)")
     String checkpoint;
 
     @Option(names = "--prompt", required = true, description = "a prompt; repeat for several")
@@ -83,10 +83,10 @@ final class GenerateCommand implements Callable<Integer> {
         }
         var settings = connection.settings();
         WorkerProcess.configureTorchThreads(settings.torchThreads());
-        String uri = checkpoint.endsWith("/") ? checkpoint : checkpoint + "/";
+        String uri = checkpoint;
         try (S3Storage storage = new S3Storage(settings.s3());
-             CheckpointGenerator generator = CheckpointGenerator.load(
-                     new CheckpointStore(storage, S3Uri.parse(uri), 2), uri)) {
+             CheckpointGenerator generator = CheckpointGenerator.load(ParentModel.reader(storage, checkpoint),
+                     ParentModel.resolve(checkpoint, storage))) {
             boolean chat = mode == null ? generator.chatByDefault() : mode.chat;
             GptConfig c = generator.config();
             System.out.printf(Locale.ROOT, "%s: %s checkpoint, %d layers, %d heads, %d wide, context %d, %s "

@@ -1,9 +1,8 @@
 package forge.cli;
 
-import forge.checkpoint.CheckpointStore;
+import forge.train.ParentModel;
 import forge.rewards.RewardScorer;
 import forge.storage.S3Storage;
-import forge.storage.S3Uri;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -33,9 +32,8 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         var s3 = connection.settings().s3();
         try (S3Storage storage = new S3Storage(s3);
-             RewardScorer scorer = RewardScorer.load(
-                     new CheckpointStore(storage, S3Uri.parse(checkpoint.endsWith("/") ? checkpoint : checkpoint + "/"), 2),
-                     checkpoint)) {
+             RewardScorer scorer = RewardScorer.load(ParentModel.reader(storage, checkpoint),
+                     ParentModel.resolve(checkpoint, storage))) {
             System.out.printf(Locale.ROOT, "reward model %s (held-out rewards: mean %.3f, std %.3f)%n", checkpoint,
                     scorer.mean(), scorer.std());
             System.out.println("Q: " + prompt);

@@ -28,10 +28,22 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
                              double valFraction, TrainSpec train, AdamWConfig optimizer, EvalSpec eval,
                              CheckpointSpec checkpoint, SampleSpec sample, ObjectNode resolved) {
 
-    public record ModelSpec(int nLayer, int nHead, int nEmbd, int blockSize, double dropout, boolean bias) {}
+    /**
+     * @param arch             "gpt2" (nanoGPT's block, the default) or "llama" (RMSNorm, RoPE, SwiGLU, grouped-query
+     *                         attention); the Llama keys are ignored for gpt2 and must not be given
+     * @param nKvHead          llama: key/value heads (default n_head)
+     * @param intermediateSize llama: the SwiGLU width (default the multiple of 32 nearest 8/3·n_embd)
+     */
+    public record ModelSpec(int nLayer, int nHead, int nEmbd, int blockSize, double dropout, boolean bias,
+                            String arch, int nKvHead, int intermediateSize, double ropeTheta, boolean tiedEmbeddings) {}
 
     /** The model this config trains; the vocabulary is the tokenizer's. */
     public GptConfig gptConfig(int vocabSize) {
+        if (model.arch().equals(forge.model.Architecture.LLAMA)) {
+            return GptConfig.llama(vocabSize, model.blockSize(), model.nLayer(), model.nHead(), model.nKvHead(),
+                    model.nEmbd(), model.intermediateSize(), model.ropeTheta(), model.tiedEmbeddings(),
+                    model.dropout());
+        }
         return new GptConfig(vocabSize, model.blockSize(), model.nLayer(), model.nHead(), model.nEmbd(),
                 model.dropout(), model.bias());
     }
@@ -53,10 +65,35 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
         int nLayer = m.integer("n_layer", 4), nHead = m.integer("n_head", 4), nEmbd = m.integer("n_embd", 128);
         int blockSize = m.integer("block_size", 64);
         double dropout = m.number("dropout", 0.0);
-        boolean bias = m.bool("bias", true);
+        String arch = m.text("arch", forge.model.Architecture.GPT2);
+        boolean llama = arch.equals(forge.model.Architecture.LLAMA);
+        if (!llama && !arch.equals(forge.model.Architecture.GPT2)) {
+            throw BadInputException.field("model.arch", "\"" + arch + "\" is not supported for pretraining (gpt2, "
+                    + "llama; start from a Hugging Face checkpoint for the others)");
+        }
+        boolean bias = true;
+        int nKvHead = nHead;
+        int intermediate = 0;
+        double ropeTheta = 10000.0;
+        boolean tied = true;
+        if (llama) {
+            nKvHead = m.integer("n_kv_head", nHead);
+            intermediate = m.integer("intermediate_size", Math.max(32, (int) Math.round(8.0 * nEmbd / 3 / 32) * 32));
+            ropeTheta = m.number("rope_theta", 10000.0);
+            tied = m.bool("tie_word_embeddings", false);
+        } else {
+            bias = m.bool("bias", true);
+        }
         m.finish();
         ModelSpec model = new ModelSpec(positive(m, "n_layer", nLayer), positive(m, "n_head", nHead),
-                positive(m, "n_embd", nEmbd), positive(m, "block_size", blockSize), dropout, bias);
+                positive(m, "n_embd", nEmbd), positive(m, "block_size", blockSize), dropout, bias, arch,
+                llama ? positive(m, "n_kv_head", nKvHead) : nKvHead,
+                llama ? positive(m, "intermediate_size", intermediate) : 4 * nEmbd, ropeTheta, tied);
+        if (llama) {
+            // Judged now (n_kv_head dividing n_head, rope_theta, an even head size), not at the first step.
+            GptConfig.llama(1, model.blockSize(), model.nLayer(), model.nHead(), model.nKvHead(), model.nEmbd(),
+                    model.intermediateSize(), model.ropeTheta(), model.tiedEmbeddings(), model.dropout());
+        }
         if (model.nEmbd() % model.nHead() != 0) {
             throw BadInputException.field("model.n_embd", model.nEmbd() + " is not divisible by model.n_head (" + model.nHead() + ")");
         }

@@ -125,7 +125,7 @@ public final class SftStage {
             throw BadInputException.field("data.sources", "left " + train.size() + " training and " + validation.size()
                     + " validation examples after the truncation policy; SFT needs both");
         }
-        int unknown = withUnknownTokens(train) + withUnknownTokens(validation);
+        int unknown = tokenizer.type().equals("char") ? withUnknownTokens(train) + withUnknownTokens(validation) : 0;
         if (unknown > 0) {
             // A character-level parent maps characters it never saw in pretraining to <|unk|>: its answers will
             // lack them. A byte-level BPE tokenizer has no unknown characters.
@@ -306,12 +306,21 @@ public final class SftStage {
                 }
             }
             List<String> out = new ArrayList<>();
+            int block = model.config().blockSize();
             for (int i = 0; i < prompts.size(); i++) {
-                int[] prompt = ChatEncoder.prompt(tokenizer, prompts.get(i), promptRoom(s.maxNewTokens()));
-                int[] generated = model.generate(prompt, new GenerationOptions(s.maxNewTokens(), s.temperature(),
+                // The whole prompt, and only as many new tokens as fit after it: cropping the prompt to make room
+                // (as before) printed a question the model never saw, and transformers, given that question,
+                // answered differently. Only a prompt longer than the context itself is cropped, and says so.
+                int[] full = ChatEncoder.prompt(tokenizer, prompts.get(i), Integer.MAX_VALUE);
+                int[] prompt = ChatEncoder.prompt(tokenizer, prompts.get(i), block - 1);
+                int maxNew = Math.min(s.maxNewTokens(), block - prompt.length);
+                int[] generated = model.generate(prompt, new GenerationOptions(maxNew, s.temperature(),
                         s.topK(), 1.0, tokenizer.id(SpecialToken.END_OF_TURN), true),
                         TrainingLoop.stepSeed(cfg.seed(), -1 - i));
-                out.add("Q: " + prompts.get(i) + "\nA: " + ChatEncoder.reply(tokenizer, generated, prompt.length));
+                String cropped = prompt.length < full.length ? " [prompt cropped to its last " + prompt.length
+                        + " tokens]" : "";
+                out.add("Q: " + prompts.get(i) + cropped + "\nA: " + ChatEncoder.reply(tokenizer, generated,
+                        prompt.length));
             }
             return out;
         }
@@ -386,6 +395,14 @@ public final class SftStage {
 
         private String promptText(EncodedExample e) {
             int[] t = e.tokens();
+            if (tokenizer instanceof forge.tokenizer.PretrainedTokenizer) {
+                // A checkpoint's template has no fixed user marker: the text before the first reply, minus markers.
+                int firstReply = 0;
+                while (firstReply < t.length && e.lossMask()[firstReply] == 0f) {
+                    firstReply++;
+                }
+                return tokenizer.decode(java.util.Arrays.copyOfRange(t, 0, firstReply), true).strip();
+            }
             int user = tokenizer.id(SpecialToken.USER);
             int end = tokenizer.id(SpecialToken.END_OF_TURN);
             int from = -1;

@@ -1,0 +1,18 @@
+package forge.model;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * What every layer of one forward shares besides its input.
+ *
+ * @param b        batch rows
+ * @param t        new positions per row
+ * @param past     positions already in the cache (0 without one)
+ * @param mask     additive attention mask: (T, past+T), (B, 1, T, past+T), or null when nothing is hidden (a single
+ *                 new token sees everything)
+ * @param angles   the rotary angles of these positions; null for GPT-2's learned positions
+ * @param cache    keys and values so far, or null
+ * @param training whether dropout is active
+ */
+record Pass(long b, long t, int past, NDArray mask, Rope.Angles angles, KvCache cache, boolean training) {
+}

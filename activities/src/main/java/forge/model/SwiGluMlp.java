@@ -1,0 +1,36 @@
+package forge.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Activation;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** The Llama family's gated MLP (HF LlamaMLP): down_proj(silu(gate_proj(x)) · up_proj(x)). */
+final class SwiGluMlp implements FeedForward {
+    private final Linear gate;
+    private final Linear up;
+    private final Linear down;
+
+    SwiGluMlp(Linear gate, Linear up, Linear down) {
+        this.gate = gate;
+        this.up = up;
+        this.down = down;
+    }
+
+    @Override
+    public NDArray forward(NDArray x, boolean training) {
+        NDArray g = gate.forward(x);                                                 // (B*T, I)
+        NDArray h = Activation.sigmoid(g).mul(g).mul(up.forward(x));                 // silu(g)·up: (B*T, I)
+        return down.forward(h);                                                      // (B*T, C)
+    }
+
+    @Override
+    public Map<String, Linear> linears() {
+        Map<String, Linear> m = new LinkedHashMap<>();
+        m.put("mlp.gate_proj", gate);
+        m.put("mlp.up_proj", up);
+        m.put("mlp.down_proj", down);
+        return m;
+    }
+}
