@@ -132,6 +132,11 @@ class ConcurrentAttemptsTest {
                 assertEquals(OlderAttempt.REPLACED, older.exitValue(), "the older attempt must stop itself: " + olderOut);
                 assertTrue(olderOut.contains("was replaced by epoch 2"), olderOut);
 
+                // The newer attempt has just written final/: give the watcher a look at it before stopping it.
+                long seenBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (finalSeen.get() == 0 && torn.get() == null && System.nanoTime() < seenBy) {
+                    sleep(20);
+                }
                 watching.set(false);
                 watcher.join();
                 assertNull(torn.get());
