@@ -202,14 +202,15 @@ public final class TrainingLoop {
                         stats = optimizer.step(step);
                     }
                 } catch (NonFiniteGradientException e) {
-                    // The optimizer refused the step, so the weights are still those of the step before.
-                    writer.awaitIdle();
+                    // The optimizer refused the step, so the weights are still those of the step before. The upload
+                    // in flight (of a good step) lands first, heartbeating, so the message names it.
+                    KeepAlive.during(control, progress(step, 0), writer::awaitIdle);
                     throw new BadInputException(settings.stage() + " " + e.getMessage() + " at step " + step
                             + " (lower train.learning_rate or raise train.warmup_steps); the update was not applied;"
                             + " the last good checkpoint is " + lastGood());
                 } catch (NonFinite e) {
                     // Resume is exact, so a retry would diverge at the same step: the user must change the config.
-                    writer.awaitIdle();
+                    KeepAlive.during(control, progress(step, 0), writer::awaitIdle);
                     throw new BadInputException(e.getMessage() + "; the last good checkpoint is " + lastGood());
                 }
                 lastLoss = sl.loss();
