@@ -42,7 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code final/} is never seen torn; and the result is bit for bit an uninterrupted run's.
  */
 class ConcurrentAttemptsTest {
-    private static final int MAX_STEPS = 100;
+    private static final int MAX_STEPS = 60;
 
     @TempDir
     Path dir;
@@ -154,7 +154,7 @@ class ConcurrentAttemptsTest {
                         missing.add(uri);
                     }
                 }
-                assertTrue(newerCommits.size() >= 5, "the newer attempt committed checkpoints: " + newerCommits);
+                assertTrue(newerCommits.size() >= 3, "the newer attempt committed checkpoints: " + newerCommits);
                 assertTrue(missing.isEmpty(), "the older attempt deleted or damaged " + missing);
                 // What the older attempt got in after the claim is gone (retention) or at least never loaded.
                 long resumedAt = new ObjectMapper().readTree(storage.get(root.resolve("_epochs/epoch-000000002.json")))
