@@ -283,14 +283,45 @@ public final class CheckpointStore {
         return Optional.empty();
     }
 
-    /** For a checkpoint the user named (a parent stage's output): anything but a valid one is their error. */
+    /**
+     * For a checkpoint the user named (a parent stage's output): anything but a valid one is their error. A step
+     * named without its epoch ({@code .../step-000001200}, as before fencing) means that step's newest loadable
+     * epoch.
+     */
     public LoadedCheckpoint loadRequired(S3Uri dir) {
         Verification v = reader.read(dir);
         if (v instanceof Verification.Valid valid) {
             return valid.checkpoint();
         }
+        if (v instanceof Verification.Absent) {
+            Optional<LoadedCheckpoint> byStep = newestEpochOf(dir);
+            if (byStep.isPresent()) {
+                return byStep.get();
+            }
+        }
         String reason = v instanceof Verification.Invalid invalid ? invalid.reason() : "nothing is stored there";
         throw new BadInputException("checkpoint " + dir + " is missing or corrupt: " + reason);
+    }
+
+    private Optional<LoadedCheckpoint> newestEpochOf(S3Uri dir) {
+        long step = CheckpointNames.parseStep(dir.name());
+        int slash = dir.key().lastIndexOf('/');
+        if (step < 0 || CheckpointNames.parseEpoch(dir.name()) != 0 || slash < 0) {
+            return Optional.empty();
+        }
+        S3Uri root = new S3Uri(dir.bucket(), dir.key().substring(0, slash));
+        Collection<EpochRecord> epochs = new StageLease(s3, root).records();
+        List<String> names = new ArrayList<>(s3.listDirectories(root).stream()
+                .filter(n -> CheckpointNames.parseStep(n) == step && CheckpointNames.parseEpoch(n) > 0).toList());
+        names.sort(Comparator.comparingLong(CheckpointNames::parseEpoch).reversed());
+        for (String name : names) {
+            if (supersededBy(epochs, CheckpointNames.parseEpoch(name), step).isEmpty()
+                    && reader.read(root.resolve(name)) instanceof Verification.Valid valid) {
+                log.info("{} is stored as {}", dir, name);
+                return Optional.of(valid.checkpoint());
+            }
+        }
+        return Optional.empty();
     }
 
     /**

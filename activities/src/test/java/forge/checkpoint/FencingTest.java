@@ -95,6 +95,12 @@ class FencingTest {
         assertEquals(20, newer.latest().orElseThrow().step(), "but epoch 2 resumed from 20 without it");
         assertEquals(20, new CheckpointStore(s3, root, 3).resume().orElseThrow().step(),
                 "and neither does a third attempt");
+
+        // A user's init_from that names a step without its epoch gets that step's newest loadable checkpoint.
+        assertEquals("step-000000020-e000001", newer.loadRequired(root.resolve("step-000000020")).uri().name());
+        forge.errors.BadInputException superseded = assertThrows(forge.errors.BadInputException.class,
+                () -> newer.loadRequired(root.resolve("step-000000040")));
+        assertTrue(superseded.getMessage().contains("step-000000040 is missing"), superseded.getMessage());
     }
 
     @Test
