@@ -6,16 +6,20 @@ import forge.workflow.StageProgress;
 import io.temporal.activity.ActivityExecutionContext;
 import io.temporal.client.ActivityCanceledException;
 import io.temporal.client.ActivityCompletionException;
+import io.temporal.client.ActivityWorkerShutdownException;
 import io.temporal.client.WorkflowClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.OptionalLong;
+import java.util.function.BooleanSupplier;
 
 /**
  * Heartbeats carry the step, loss and last committed checkpoint (tiny, throttled by the SDK). A cancellation —
- * pause, cancel, worker shutdown — arrives as an exception from heartbeat; we remember it and ask the loop to
- * checkpoint and stop, then rethrow it so Temporal knows the stage stopped on purpose.
+ * pause, cancel — arrives as an exception from heartbeat, a worker shutdown through {@code workerStopping} (the
+ * worker lets heartbeats through during its grace period); we remember it and ask the loop to checkpoint and stop,
+ * then rethrow it so Temporal knows the stage stopped on purpose. Heartbeats go on while that stop checkpoint
+ * uploads: a cancelled activity still has a heartbeat timeout, and missing it would turn a pause into a failure.
  */
 final class HeartbeatControl implements StageControl {
     private static final Logger log = LoggerFactory.getLogger(HeartbeatControl.class);
@@ -23,24 +27,29 @@ final class HeartbeatControl implements StageControl {
     private final ActivityExecutionContext ctx;
     private final WorkflowClient client;
     private final String stage;
+    private final BooleanSupplier workerStopping;
     private volatile ActivityCompletionException stopCause;
 
     HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage) {
+        this(ctx, client, stage, () -> false);
+    }
+
+    HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage, BooleanSupplier workerStopping) {
         this.ctx = ctx;
         this.client = client;
         this.stage = stage;
+        this.workerStopping = workerStopping;
     }
 
     @Override
     public void progress(TrainingProgress p) {
-        if (stopCause != null) {
-            return;
-        }
         try {
             ctx.heartbeat(toStageProgress(p));
         } catch (ActivityCompletionException e) {
-            log.info("stage {} asked to stop ({}); writing a checkpoint", stage, e.getClass().getSimpleName());
-            stopCause = e;
+            if (stopCause == null) {
+                log.info("stage {} asked to stop ({}); writing a checkpoint", stage, e.getClass().getSimpleName());
+                stopCause = e;
+            }
         }
     }
 
@@ -58,6 +67,10 @@ final class HeartbeatControl implements StageControl {
 
     @Override
     public boolean stopRequested() {
+        if (stopCause == null && workerStopping.getAsBoolean()) {
+            log.info("stage {}: the worker is shutting down; writing a checkpoint", stage);
+            stopCause = new ActivityWorkerShutdownException(ctx.getInfo());
+        }
         return stopCause != null;
     }
 

@@ -1,5 +1,6 @@
 package forge.activities;
 
+import forge.checkpoint.AttemptReplacedException;
 import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.stage.StageEnv;
@@ -32,6 +33,7 @@ public class StageActivitiesImpl implements StageActivities {
     private final S3Storage storage;
     private final S3Settings settings;
     private final WorkflowClient client;
+    private volatile boolean workerStopping;
 
     public StageActivitiesImpl(S3Storage storage, S3Settings settings, WorkflowClient client) {
         this.storage = storage;
@@ -75,6 +77,14 @@ public class StageActivitiesImpl implements StageActivities {
         return run(input, control -> StageRegistry.kind(input.stage()).run(env, control));
     }
 
+    /**
+     * The worker is shutting down (SIGTERM): running stages write a checkpoint and stop, heartbeating meanwhile, and
+     * Temporal retries them elsewhere.
+     */
+    public void workerShuttingDown() {
+        workerStopping = true;
+    }
+
     private static <T extends Throwable> T causeOfType(Throwable t, Class<T> type) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (type.isInstance(c)) {
@@ -87,7 +97,7 @@ public class StageActivitiesImpl implements StageActivities {
     /** Runs a stage and maps its ending onto Temporal: done, stopped on request, bad input, or a transient fault. */
     private StageResult run(StageInput input, Function<HeartbeatControl, StageOutcome> stage) {
         ActivityExecutionContext ctx = Activity.getExecutionContext();
-        HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage());
+        HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage(), () -> workerStopping);
         // Every log line of this attempt names its run and stage (structured in the log file).
         MDC.put("run", input.runId());
         MDC.put("stage", input.stage());
@@ -103,6 +113,18 @@ public class StageActivitiesImpl implements StageActivities {
             return new StageResult(input.stage(), "COMPLETED", outcome.step(), outcome.wallSeconds(),
                     outcome.tokensPerSecond(), outcome.checkpoint(), outcome.metrics(), outcome.samples());
         } catch (RuntimeException e) {
+            AttemptReplacedException replaced = causeOfType(e, AttemptReplacedException.class);
+            if (replaced != null) {
+                // Temporal already runs a newer attempt and ignores this one's answer; the message is for the log.
+                throw ApplicationFailure.newFailure(replaced.getMessage(), "AttemptReplaced");
+            }
+            if (control.stopRequested() && !(e instanceof io.temporal.client.ActivityCompletionException)) {
+                // Asked to stop (pause, cancel, shutdown): whatever failed after that, the stage is stopped at its last
+                // committed checkpoint, which is what the workflow waits to hear; a failure here would end the run.
+                log.error("{} failed after it was asked to stop; it stays stopped at its last committed checkpoint",
+                        input.stage(), e);
+                throw control.stopCause();
+            }
             BadInputException bad = causeOfType(e, BadInputException.class);
             if (bad != null) {
                 throw ApplicationFailure.newNonRetryableFailure("stage " + input.stage() + ": " + bad.getMessage(), "BadInput");

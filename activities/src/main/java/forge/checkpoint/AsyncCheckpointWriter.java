@@ -113,6 +113,11 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
             long bytes = files.stream().mapToLong(f -> f.content().length).sum();
             committed = new Committed(store.commit(dirName, files), step, bytes,
                     (System.nanoTime() - start) / 1e9);
+        } catch (AttemptReplacedException replaced) {
+            // Refused by the fence, not a storage fault: the training loop sees it through the store and stops.
+            lastOutcomeFailure = new FailedCheckpoint(dirName, step, replaced);
+            log.warn("checkpoint {} (step {}) refused: {}", dirName, step, replaced.getMessage());
+            return;
         } catch (Throwable t) {
             FailedCheckpoint failure = new FailedCheckpoint(dirName, step, t);
             failures.incrementAndGet();

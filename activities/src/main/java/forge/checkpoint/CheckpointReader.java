@@ -55,7 +55,7 @@ final class CheckpointReader {
             }
             files.put(e.name(), bytes);
         }
-        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(), files));
+        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(), files, m));
     }
 
     /**
@@ -89,7 +89,7 @@ final class CheckpointReader {
                         + e.size());
             }
         }
-        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(), Map.of()));
+        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(), Map.of(), manifest.get()));
     }
 
     private Optional<Manifest> readManifest(S3Uri dir) {

@@ -14,16 +14,32 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code FORGE_TEST_PAUSE_BEFORE_MANIFEST_MS} / {@code forge.test.pauseBeforeManifestMs}: after the last file,
  *       before MANIFEST.json.</li>
  * </ul>
- * Unset (the only sane production value) both are 0 and commit does nothing extra.
+ * Unset (the only sane production value) both are 0 and commit does nothing extra. Tests in the same JVM use
+ * {@link #override} instead.
  */
-final class CommitPauses {
+public final class CommitPauses {
     private static final Logger log = LoggerFactory.getLogger(CommitPauses.class);
 
-    static final long DURING_UPLOAD_MS = read("FORGE_TEST_PAUSE_DURING_UPLOAD_MS", "forge.test.pauseDuringUploadMs");
-    static final long BEFORE_MANIFEST_MS = read("FORGE_TEST_PAUSE_BEFORE_MANIFEST_MS",
+    static volatile long duringUploadMs = read("FORGE_TEST_PAUSE_DURING_UPLOAD_MS", "forge.test.pauseDuringUploadMs");
+    static volatile long beforeManifestMs = read("FORGE_TEST_PAUSE_BEFORE_MANIFEST_MS",
             "forge.test.pauseBeforeManifestMs");
 
     private CommitPauses() {}
+
+    /**
+     * For tests in this JVM: the same pauses without an environment variable, until the returned handle is closed
+     * (which restores what was there before).
+     */
+    public static AutoCloseable override(long duringUpload, long beforeManifest) {
+        long during = duringUploadMs;
+        long before = beforeManifestMs;
+        duringUploadMs = Math.max(0, duringUpload);
+        beforeManifestMs = Math.max(0, beforeManifest);
+        return () -> {
+            duringUploadMs = during;
+            beforeManifestMs = before;
+        };
+    }
 
     static void pause(long millis, String where) {
         // A WARN, so that a worker that somehow runs with the hook set says so in its console log.

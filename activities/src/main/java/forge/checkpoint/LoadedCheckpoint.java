@@ -11,10 +11,29 @@ import java.util.Optional;
 /**
  * A checkpoint whose every file matched its manifest. Arrays are shared, not copied (they can be large); treat them
  * as read-only.
+ *
+ * @param manifest the manifest it was verified against (who wrote it, on what); null only where none was read
  */
-public record LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files) {
+public record LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files, Manifest manifest) {
     public LoadedCheckpoint {
         files = Collections.unmodifiableMap(new LinkedHashMap<>(files));
+    }
+
+    public LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files) {
+        this(uri, name, files, null);
+    }
+
+    /** The epoch of the attempt that wrote it: from the manifest, else from a step directory's name. */
+    public long epoch() {
+        if (manifest != null && manifest.epoch() > 0) {
+            return manifest.epoch();
+        }
+        return Math.max(0, CheckpointNames.parseEpoch(name));
+    }
+
+    /** What produced it (see {@link Manifest#producer}); empty when unknown. */
+    public Map<String, String> producer() {
+        return manifest == null ? Map.of() : manifest.producer();
     }
 
     /** A file's bytes; a checkpoint lacking a file the caller needs cannot be used, whoever named it. */

@@ -7,10 +7,13 @@ import forge.storage.Segments;
 
 import java.io.IOException;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 /**
@@ -18,8 +21,13 @@ import java.util.regex.Pattern;
  * every file was uploaded, and the checksums catch anything damaged afterwards.
  *
  * @param createdAt ISO-8601 instant, informational only (may be null)
+ * @param epoch     the epoch of the attempt that wrote it (docs/fencing.md); 0 in manifests older than epochs
+ * @param token     that attempt's token, so a reader can tell two writers of one epoch apart; may be null
+ * @param producer  what produced it — hardware, engine, dtype, threads — since bit-exact resume holds only when
+ *                  they are the same; empty when unknown
  */
-public record Manifest(int formatVersion, String name, List<Entry> files, String createdAt) {
+public record Manifest(int formatVersion, String name, List<Entry> files, String createdAt, long epoch, String token,
+                       Map<String, String> producer) {
     public static final int FORMAT_VERSION = 1;
     public static final String FILE_NAME = "MANIFEST.json";
 
@@ -55,6 +63,7 @@ public record Manifest(int formatVersion, String name, List<Entry> files, String
             throw new IllegalArgumentException("manifest lists no files");
         }
         files = List.copyOf(files);
+        producer = producer == null ? Map.of() : Collections.unmodifiableMap(new TreeMap<>(producer));
         Set<String> seen = new HashSet<>();
         for (Entry e : files) {
             if (e == null) {
@@ -68,10 +77,16 @@ public record Manifest(int formatVersion, String name, List<Entry> files, String
 
     /** Describes {@code files} as they are now; checksums computed here. */
     public static Manifest describe(String name, List<CheckpointFile> files) {
+        return describe(name, files, 0, null, Map.of());
+    }
+
+    /** Describes {@code files} as the attempt of {@code epoch} writes them. */
+    public static Manifest describe(String name, List<CheckpointFile> files, long epoch, String token,
+                                    Map<String, String> producer) {
         List<Entry> entries = files.stream()
                 .map(f -> new Entry(f.name(), f.content().length, Digests.sha256(f.content())))
                 .toList();
-        return new Manifest(FORMAT_VERSION, name, entries, Instant.now().toString());
+        return new Manifest(FORMAT_VERSION, name, entries, Instant.now().toString(), epoch, token, producer);
     }
 
     public Optional<Entry> entry(String fileName) {

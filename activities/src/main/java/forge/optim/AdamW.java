@@ -63,6 +63,8 @@ public final class AdamW implements AutoCloseable {
      * One update with the gradients accumulated since the last step (or {@link #zeroGrad()}), at the learning rate
      * of {@code step}, then zeroes them. Returns the learning rate used and the global gradient norm before
      * clipping.
+     *
+     * @throws NonFiniteGradientException if that norm is NaN or infinite; nothing is updated, the gradients are zeroed
      */
     public StepStats step(long step) {
         return step(step, step);
@@ -91,6 +93,12 @@ public final class AdamW implements AutoCloseable {
             }
             // As clip_grad_norm_: the norm of the per-parameter norms, in float32 on the engine.
             gradNorm = NDArrays.stack(norms).norm().getFloat();
+            if (!Double.isFinite(gradNorm)) {
+                // As clip_grad_norm_(error_if_nonfinite=True), before anything is applied: a NaN in one moment would
+                // spread to every later update, and clipping by a NaN scale would write NaN into every weight.
+                zeroGrad();
+                throw new NonFiniteGradientException(gradNorm);
+            }
             float scale = 1f;
             if (cfg.gradClip() > 0 && gradNorm > cfg.gradClip()) {
                 scale = (float) (cfg.gradClip() / (gradNorm + 1e-6));

@@ -29,14 +29,42 @@ final class MultipartPut {
     private MultipartPut() {
     }
 
+    /**
+     * A conditional upload: {@code ifNoneMatch}/{@code ifMatch} go on CompleteMultipartUpload, where AWS S3 checks
+     * them; with {@code onCreateToo} also on CreateMultipartUpload, where S3Proxy 3.0 checks them instead.
+     */
+    record Condition(String ifNoneMatch, String ifMatch, boolean onCreateToo) {
+        static final Condition NONE = new Condition(null, null, false);
+
+        boolean any() {
+            return ifNoneMatch != null || ifMatch != null;
+        }
+    }
+
     static void upload(S3Client s3, S3Uri uri, byte[] data, long configuredPartSize, boolean crc32) {
+        upload(s3, uri, data, configuredPartSize, crc32, Condition.NONE);
+    }
+
+    static void upload(S3Client s3, S3Uri uri, byte[] data, long configuredPartSize, boolean crc32,
+                       Condition condition) {
         long partSize = Math.max(configuredPartSize,
                 (data.length + S3ClientOptions.MAX_PARTS - 1L) / S3ClientOptions.MAX_PARTS);
         // On AWS: CRC32 declared on create, parts and complete, which is what S3 expects once the SDK adds part
         // checksums. Elsewhere none, since S3-compatible servers often reject checksum trailers.
         ChecksumAlgorithm algorithm = crc32 ? ChecksumAlgorithm.CRC32 : null;
-        String uploadId = s3.createMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key())
-                .checksumAlgorithm(algorithm)).uploadId();
+        String uploadId = s3.createMultipartUpload(b -> {
+            b.bucket(uri.bucket()).key(uri.key()).checksumAlgorithm(algorithm);
+            if (condition.any() && condition.onCreateToo()) {
+                b.overrideConfiguration(o -> {
+                    if (condition.ifNoneMatch() != null) {
+                        o.putHeader("If-None-Match", condition.ifNoneMatch());
+                    }
+                    if (condition.ifMatch() != null) {
+                        o.putHeader("If-Match", condition.ifMatch());
+                    }
+                });
+            }
+        }).uploadId();
         int count = (int) ((data.length + partSize - 1) / partSize);
         // Parts go up a few at a time: one at a time, each waited for its payload hash, the transfer and the server's
         // write in turn, and on S3 itself one connection carries a fraction of what a few do.
@@ -67,6 +95,7 @@ final class MultipartPut {
                 parts.add(await(f));
             }
             s3.completeMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key()).uploadId(uploadId)
+                    .ifNoneMatch(condition.ifNoneMatch()).ifMatch(condition.ifMatch())
                     .multipartUpload(m -> m.parts(parts)));
         } catch (RuntimeException e) {
             stop(pool); // parts still running would otherwise outlive the abort and leave orphans behind it

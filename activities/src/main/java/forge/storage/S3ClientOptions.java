@@ -13,9 +13,12 @@ import java.time.Duration;
  *                           caps one part, not the whole object
  * @param multipartThreshold objects at least this large are uploaded in parts
  * @param partSize           size of every part but the last; S3 requires at least 5 MiB
+ * @param conditionalWrites  false: never rely on {@code If-None-Match}/{@code If-Match} (tests of the fallback);
+ *                           true: probe the endpoint for them ({@link S3Storage#conditionalWrites})
  */
 public record S3ClientOptions(int maxAttempts, Duration connectTimeout, Duration socketTimeout,
-                              Duration apiCallTimeout, long multipartThreshold, long partSize) {
+                              Duration apiCallTimeout, long multipartThreshold, long partSize,
+                              boolean conditionalWrites) {
     public static final long MIN_PART_SIZE = 5L * 1024 * 1024;
     // S3 allows at most 10,000 parts; with 5 GiB single-part limit this keeps even huge objects in bounds.
     static final int MAX_PARTS = 10_000;
@@ -41,16 +44,22 @@ public record S3ClientOptions(int maxAttempts, Duration connectTimeout, Duration
 
     public static S3ClientOptions defaults() {
         return new S3ClientOptions(4, Duration.ofSeconds(5), Duration.ofSeconds(60), Duration.ofMinutes(10),
-                32L * 1024 * 1024, 16L * 1024 * 1024);
+                32L * 1024 * 1024, 16L * 1024 * 1024, true);
     }
 
     public S3ClientOptions withMaxAttempts(int attempts) {
         return new S3ClientOptions(attempts, connectTimeout, socketTimeout, apiCallTimeout, multipartThreshold,
-                partSize);
+                partSize, conditionalWrites);
     }
 
     public S3ClientOptions withMultipart(long threshold, long part) {
-        return new S3ClientOptions(maxAttempts, connectTimeout, socketTimeout, apiCallTimeout, threshold, part);
+        return new S3ClientOptions(maxAttempts, connectTimeout, socketTimeout, apiCallTimeout, threshold, part,
+                conditionalWrites);
+    }
+
+    public S3ClientOptions withConditionalWrites(boolean enabled) {
+        return new S3ClientOptions(maxAttempts, connectTimeout, socketTimeout, apiCallTimeout, multipartThreshold,
+                partSize, enabled);
     }
 
     private static void requirePositive(Duration d, String name) {

@@ -30,6 +30,10 @@ final class S3Errors {
             if (service.statusCode() == 404 && !(e instanceof S3Exception s3e && isBucketMissing(s3e))) {
                 return new ObjectNotFoundException(target + " does not exist", e);
             }
+            if (service.statusCode() == 412 || service.statusCode() == 409 && isConditionalConflict(service)) {
+                return new PreconditionFailedException(operation + " " + target + " lost a conditional write: HTTP "
+                        + service.statusCode() + errorCode(service) + " from " + endpoint, service.statusCode(), e);
+            }
             return new StorageException(operation + " " + target + " failed: HTTP " + service.statusCode()
                     + errorCode(service) + " from " + endpoint, service.statusCode(), e);
         }
@@ -47,6 +51,12 @@ final class S3Errors {
                     + " (after " + attempts(e, maxAttempts) + " attempt" + (maxAttempts == 1 ? "" : "s") + ")", e);
         }
         return new StorageException(operation + " " + target + " failed: " + firstLine(rootMessage(e)), 0, e);
+    }
+
+    /** S3's 409 for a conditional write that raced another write of the same key (not, say, BucketNotEmpty). */
+    private static boolean isConditionalConflict(SdkServiceException e) {
+        return e instanceof S3Exception s3e && s3e.awsErrorDetails() != null
+                && "ConditionalRequestConflict".equals(s3e.awsErrorDetails().errorCode());
     }
 
     private static boolean isBucketMissing(S3Exception e) {

@@ -51,6 +51,7 @@ public final class S3Storage implements AutoCloseable, UriOpener {
     private final S3Client s3;
     private final AtomicLong multipartUploads = new AtomicLong();
     private volatile boolean batchDeleteUnsupported;
+    private volatile Boolean conditionalWrites;
 
     public S3Storage(S3Settings settings) {
         this(settings, S3ClientOptions.defaults());
@@ -106,16 +107,97 @@ public final class S3Storage implements AutoCloseable, UriOpener {
     }
 
     public void put(S3Uri uri, byte[] content) {
+        putConditionally(uri, content, null, null);
+    }
+
+    /**
+     * Creates the object only if its key is free ({@code If-None-Match: *}). Only meaningful where
+     * {@link #conditionalWrites} is true; elsewhere the endpoint may ignore the condition and overwrite.
+     *
+     * @throws PreconditionFailedException if the key exists. A request the SDK retried after a lost reply can find
+     *                                     its own first try there, so callers compare what they find with what they
+     *                                     wrote.
+     */
+    public void putIfAbsent(S3Uri uri, byte[] content) {
+        putConditionally(uri, content, "*", null);
+    }
+
+    /**
+     * Replaces the object only if it still has {@code etag} (as a listing reported it), {@code If-Match}.
+     *
+     * @throws PreconditionFailedException if someone replaced or deleted it since
+     */
+    public void putIfMatch(S3Uri uri, byte[] content, String etag) {
+        if (etag == null || etag.isBlank()) {
+            throw new IllegalArgumentException("putIfMatch needs the ETag the object is expected to have");
+        }
+        putConditionally(uri, content, null, etag);
+    }
+
+    private void putConditionally(S3Uri uri, byte[] content, String ifNoneMatch, String ifMatch) {
         requireObjectKey(uri);
         call("PUT", uri, () -> {
             if (content.length >= options.multipartThreshold()) {
-                MultipartPut.upload(s3, uri, content, options.partSize(), settings.endpoint() == null);
+                MultipartPut.upload(s3, uri, content, options.partSize(), settings.endpoint() == null,
+                        new MultipartPut.Condition(ifNoneMatch, ifMatch, settings.endpoint() != null));
                 multipartUploads.incrementAndGet();
             } else {
-                s3.putObject(b -> b.bucket(uri.bucket()).key(uri.key()), RequestBody.fromBytes(content));
+                s3.putObject(b -> b.bucket(uri.bucket()).key(uri.key()).ifNoneMatch(ifNoneMatch).ifMatch(ifMatch),
+                        RequestBody.fromBytes(content));
             }
             return null;
         });
+    }
+
+    /**
+     * Whether this endpoint enforces {@code If-None-Match: *} on PUT (AWS S3 since 2024, MinIO, S3Proxy 3.0 — the
+     * last checks and then writes, so not atomically). Probed once per instance: a scratch object below
+     * {@code scratchDir} is created twice, and the second try must be refused; then it is deleted.
+     * {@link S3ClientOptions#conditionalWrites()} false skips the probe and answers false.
+     */
+    public boolean conditionalWrites(S3Uri scratchDir) {
+        Boolean known = conditionalWrites;
+        if (known != null) {
+            return known;
+        }
+        synchronized (this) {
+            if (conditionalWrites == null) {
+                conditionalWrites = options.conditionalWrites() && probeConditionalWrites(scratchDir);
+            }
+            return conditionalWrites;
+        }
+    }
+
+    private boolean probeConditionalWrites(S3Uri scratchDir) {
+        S3Uri probe = scratchDir.resolve("probe-" + java.util.UUID.randomUUID());
+        byte[] body = "conditional write probe".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try {
+            putIfAbsent(probe, body);
+            try {
+                putIfAbsent(probe, body);
+                return false; // the condition was ignored: the object was overwritten
+            } catch (PreconditionFailedException e) {
+                return true;
+            } catch (StorageException e) {
+                if (e.statusCode() == 400 || e.statusCode() == 501) {
+                    return false; // NotImplemented / a header the endpoint refuses
+                }
+                throw e;
+            }
+        } catch (PreconditionFailedException e) {
+            return true; // a retried first request met its own first try
+        } catch (StorageException e) {
+            if (e.statusCode() == 400 || e.statusCode() == 501) {
+                return false;
+            }
+            throw e;
+        } finally {
+            try {
+                delete(probe);
+            } catch (StorageException e) {
+                // A stray probe object costs nothing; the answer stands.
+            }
+        }
     }
 
     /** The whole object; {@link ObjectNotFoundException} when absent. */
@@ -172,14 +254,14 @@ public final class S3Storage implements AutoCloseable, UriOpener {
         return listWithSizes(dir).stream().map(StoredObject::name).toList();
     }
 
-    /** Like {@link #list} with sizes, so callers can check completeness without a HEAD per object. */
+    /** Like {@link #list} with sizes and ETags, so callers can check completeness without a HEAD per object. */
     public List<StoredObject> listWithSizes(S3Uri dir) {
         String prefix = dir.dirPrefix();
         List<StoredObject> out = new ArrayList<>();
         for (S3Object o : rawList(dir, false)) {
             String name = o.key().substring(prefix.length());
             if (!name.isEmpty() && !name.endsWith("/")) {
-                out.add(new StoredObject(name, o.size()));
+                out.add(new StoredObject(name, o.size(), o.eTag()));
             }
         }
         out.sort(Comparator.comparing(StoredObject::name));

@@ -11,6 +11,7 @@ import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
 import forge.optim.AdamW;
+import forge.optim.NonFiniteGradientException;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
@@ -36,6 +37,12 @@ public final class TrainingLoop {
     private static final Logger log = LoggerFactory.getLogger(TrainingLoop.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int HISTORY_EVERY = 10;
+    /**
+     * How often a running stage asks S3 whether a newer attempt replaced it, besides before and after every commit:
+     * one LIST, so a replaced attempt stops within this long even between checkpoints.
+     */
+    static final java.time.Duration LEASE_CHECK_INTERVAL = java.time.Duration.ofSeconds(
+            Long.getLong("forge.leaseCheckSeconds", 30));
 
     /** What a stage trains. The loop owns the optimizer step; the task only accumulates gradients. */
     public interface Task {
@@ -145,6 +152,7 @@ public final class TrainingLoop {
         this.state = state;
         this.lastCheckpoint = resumedFrom;
         this.wallStart = wallStart;
+        io.store().producer(Provenance.of(model.parameters()));
     }
 
     public StageOutcome run() {
@@ -155,15 +163,25 @@ public final class TrainingLoop {
         double trainSecondsBefore = state.trainSeconds();
         StageControl control = io.control();
         countLostSteps(control);
-        try (AsyncCheckpointWriter writer = new AsyncCheckpointWriter(io.store(), c -> {
+        try (CheckpointStore.LeaseWatch watch = io.store().watchLease(LEASE_CHECK_INTERVAL);
+             AsyncCheckpointWriter writer = new AsyncCheckpointWriter(io.store(), c -> {
             lastCheckpoint = c.uri().toString();
             io.metrics().checkpointCommitted(c.bytes(), c.seconds());
             control.milestone(progress(c.step(), throughput(attemptStart, attemptTokens[0])));
         }, failed -> io.metrics().checkpointFailed())) {
             for (long step = state.step(); step < maxSteps; step++) {
+                if (io.store().replaced()) {
+                    // A newer attempt owns the stage: no stop checkpoint, no final/, nothing more written.
+                    throw io.store().replacedException();
+                }
                 if (control.stopRequested()) {
-                    writer.awaitIdle();
-                    String uri = commitNow(step);
+                    long at = step;
+                    // The stop checkpoint heartbeats while it uploads, so neither a pause nor a worker's grace period
+                    // times the attempt out in the middle of it.
+                    String uri = KeepAlive.during(control, progress(at, 0), () -> {
+                        writer.awaitIdle();
+                        return commitNow(at);
+                    });
                     log.info("{} stopped on request at step {}; checkpoint {}", settings.stage(), step, uri);
                     return outcome(false, step, uri, List.of());
                 }
@@ -183,9 +201,17 @@ public final class TrainingLoop {
                         requireFinite(sl, step);
                         stats = optimizer.step(step);
                     }
+                } catch (NonFiniteGradientException e) {
+                    // The optimizer refused the step, so the weights are still those of the step before. The upload
+                    // in flight (of a good step) lands first, heartbeating, so the message names it.
+                    KeepAlive.during(control, progress(step, 0), writer::awaitIdle);
+                    throw new BadInputException(settings.stage() + " " + e.getMessage() + " at step " + step
+                            + " (lower train.learning_rate or raise train.warmup_steps); the update was not applied;"
+                            + " the last good checkpoint is " + lastGood());
                 } catch (NonFinite e) {
                     // Resume is exact, so a retry would diverge at the same step: the user must change the config.
-                    throw new BadInputException(e.getMessage() + "; the last good checkpoint is " + lastCheckpoint);
+                    KeepAlive.during(control, progress(step, 0), writer::awaitIdle);
+                    throw new BadInputException(e.getMessage() + "; the last good checkpoint is " + lastGood());
                 }
                 lastLoss = sl.loss();
                 attemptTokens[0] += sl.tokens();
@@ -212,20 +238,28 @@ public final class TrainingLoop {
                 boolean due = done % settings.checkpoint().intervalSteps() == 0
                         || seconds(lastCheckpointAt) >= settings.checkpoint().intervalSeconds();
                 if (due && done < maxSteps) {
-                    submit(writer, done);
+                    submit(writer, done, progress(done, tps));
                     lastCheckpointAt = System.nanoTime();
                 }
             }
-            writer.awaitIdle();
+            KeepAlive.during(control, progress(maxSteps, 0), writer::awaitIdle);
+        }
+        if (io.store().replaced()) {
+            throw io.store().replacedException();
         }
         TrainingProgress ending = progress(maxSteps, 0);
         List<String> samples = KeepAlive.during(control, ending, task::samples);
         state = state.withMetrics(KeepAlive.during(control, ending, task::finalMetrics));
-        String finalUri = commitFinal(samples);
+        String finalUri = KeepAlive.during(control, ending, () -> commitFinal(samples));
         if (io.cache() != null) {
             io.cache().record(settings.stage(), io.cacheKey(), S3Uri.parse(finalUri));
         }
         return outcome(true, maxSteps, finalUri, samples);
+    }
+
+    /** Once the checkpoint in flight (taken before the bad step, so good) has landed. */
+    private String lastGood() {
+        return lastCheckpoint != null ? lastCheckpoint : "none: the stage would start again from scratch";
     }
 
     private void requireFinite(StepLoss sl, long step) {
@@ -251,14 +285,20 @@ public final class TrainingLoop {
                 settings.stage(), state.step(), before.getAsLong(), lost);
     }
 
-    /** The training thread only copies tensors to host; serializing and uploading happen in the background. */
-    private void submit(AsyncCheckpointWriter writer, long done) {
+    /**
+     * The training thread only copies tensors to host; serializing and uploading happen in the background. It keeps
+     * heartbeating while it waits for the previous upload, which a slow S3 can stretch past the heartbeat timeout.
+     */
+    private void submit(AsyncCheckpointWriter writer, long done, TrainingProgress now) {
         long t0 = System.nanoTime();
         Map<String, HostTensor> weights = model.snapshot();
         Map<String, HostTensor> moments = optimizer.snapshotState();
         Map<String, Map<String, HostTensor>> extra = task.extraTensors();
         TrainState snapshot = state.detached();
-        writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, extra, snapshot));
+        KeepAlive.during(io.control(), now, () -> {
+            writer.submit(CheckpointStore.stepDir(done), done, () -> stepFiles(weights, moments, extra, snapshot));
+            return null;
+        });
         long stall = System.nanoTime() - t0;
         maxStallNanos = Math.max(maxStallNanos, stall);
         totalStallNanos += stall;
@@ -345,17 +385,27 @@ public final class TrainingLoop {
         optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
         metrics.resumed();
         log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
+        List<String> changed = Provenance.differences(c.producer(), Provenance.of(model.parameters()));
+        if (!changed.isEmpty()) {
+            log.warn("resuming {} from {} on different hardware or software ({}): training continues, but it will"
+                    + " not be bit-identical to an uninterrupted run, which holds only on identical hardware, engine,"
+                    + " dtype and thread count", saved.stage(), c.uri(), String.join("; ", changed));
+            return saved.resumed().withMetrics(Map.of("resumesOnOtherHardware",
+                    saved.metrics().getOrDefault("resumesOnOtherHardware", 0.0) + 1));
+        }
         return saved.resumed();
     }
 
     /**
-     * The newest valid checkpoint of the stage, timed and counted as a checkpoint read; newer ones that were torn or
-     * damaged after their commit are counted too, since each means steps trained again.
+     * Claims the stage for this attempt and returns the newest valid checkpoint of it, timed and counted as a
+     * checkpoint read; newer ones that were torn or damaged after their commit are counted too, since each means
+     * steps trained again.
      */
     public static Optional<LoadedCheckpoint> latest(CheckpointStore store, TrainingMetrics metrics) {
         long t0 = System.nanoTime();
         long skippedBefore = store.skippedCorrupt();
-        Optional<LoadedCheckpoint> c = store.latest();
+        // Claims the stage for this attempt (docs/fencing.md): from here on an older attempt cannot write.
+        Optional<LoadedCheckpoint> c = store.resume();
         long skipped = store.skippedCorrupt() - skippedBefore;
         if (skipped > 0) {
             metrics.checkpointsCorruptSkipped(skipped);

@@ -55,7 +55,7 @@ class AsyncCheckpointWriterTest {
                 assertTrue(writer.awaitIdle().isEmpty());
                 Committed last = writer.lastCommitted().orElseThrow();
                 assertEquals(200, last.step());
-                assertEquals(store.stageRoot().resolve("step-000000200"), last.uri());
+                assertEquals(store.stageRoot().resolve("step-000000200-e000001"), last.uri());
                 assertEquals(3 + "{\"step\":200}".length(), last.bytes());
                 assertTrue(last.seconds() > 0);
                 assertEquals(List.of(100L, 200L), seen.stream().map(Committed::step).toList());

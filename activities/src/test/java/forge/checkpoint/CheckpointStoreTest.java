@@ -68,7 +68,7 @@ class CheckpointStoreTest {
         assertTrue(store.latest().isEmpty());
         List<CheckpointFile> files = files(100);
         S3Uri dir = store.commit(CheckpointStore.stepDir(100), files);
-        assertEquals(store.stageRoot().resolve("step-000000100"), dir);
+        assertEquals(store.stageRoot().resolve("step-000000100-e000001"), dir, "the step, then this attempt's epoch");
 
         LoadedCheckpoint loaded = store.latest().orElseThrow();
         assertEquals(dir, loaded.uri());
@@ -91,8 +91,8 @@ class CheckpointStoreTest {
     void tornCheckpointAtHigherStepIsSkipped(TestInfo info) {
         CheckpointStore store = store(info, 3);
         store.commit(CheckpointStore.stepDir(100), files(100));
-        // A pod that died mid-upload: files, no manifest.
-        S3Uri torn = store.stageRoot().resolve(CheckpointStore.stepDir(200));
+        // This attempt died mid-upload: files, no manifest.
+        S3Uri torn = store.stageRoot().resolve(CheckpointNames.stepDir(200, store.epoch()));
         s3.put(torn.resolve("model.safetensors"), new byte[10]);
 
         assertEquals(100, store.latest().orElseThrow().step());
@@ -154,30 +154,30 @@ class CheckpointStoreTest {
         for (long step = 100; step <= 500; step += 100) {
             store.commit(CheckpointStore.stepDir(step), files(step));
         }
-        assertEquals(List.of("step-000000500", "step-000000400"), store.stepDirs());
-        assertEquals(List.of("final", "step-000000400", "step-000000500"),
+        assertEquals(List.of("step-000000500-e000001", "step-000000400-e000001"), store.stepDirs());
+        assertEquals(List.of("_epochs", "final", "step-000000400-e000001", "step-000000500-e000001"),
                 s3.listDirectories(store.stageRoot()));
         assertTrue(store.loadFinal().isPresent());
         assertEquals(-1, store.loadFinal().orElseThrow().step());
     }
 
+    /**
+     * Torn directories in the layout before epochs (epoch 0) were left by an attempt this one replaced: the older one
+     * is garbage like any torn checkpoint below a valid one, and the newer one is beyond the step this attempt
+     * resumed from (nothing), so nobody may load it again either.
+     */
     @Test
-    void retentionDropsTornOlderDirsAndKeepsTornNewerOnes(TestInfo info) {
+    void retentionDropsTornDirsThatReplacedAttemptsLeft(TestInfo info) {
         CheckpointStore store = store(info, 2);
         S3Uri root = store.stageRoot();
         s3.put(root.resolve(CheckpointStore.stepDir(50) + "/model.safetensors"), new byte[3]);
         s3.put(root.resolve(CheckpointStore.stepDir(900) + "/model.safetensors"), new byte[3]);
+        assertEquals(List.of("step-000000900", "step-000000050"), store.stepDirs());
         store.commit(CheckpointStore.stepDir(100), files(100));
         store.commit(CheckpointStore.stepDir(200), files(200));
 
-        assertEquals(List.of("step-000000900", "step-000000200", "step-000000100"), store.stepDirs());
+        assertEquals(List.of("step-000000200-e000001", "step-000000100-e000001"), store.stepDirs());
         assertEquals(200, store.latest().orElseThrow().step());
-
-        // Re-reaching step 900 overwrites the torn leftovers cleanly.
-        store.commit(CheckpointStore.stepDir(900), files(900));
-        assertEquals(List.of("model.safetensors", "optimizer.safetensors", "state.json", "MANIFEST.json").size(),
-                s3.list(root.resolve(CheckpointStore.stepDir(900))).size());
-        assertEquals(List.of("step-000000900", "step-000000200"), store.stepDirs());
     }
 
     /**
@@ -194,40 +194,50 @@ class CheckpointStoreTest {
         for (long step = 100; step <= 500; step += 100) {
             roomy.commit(CheckpointStore.stepDir(step), files(step));
         }
-        s3.delete(root.resolve(CheckpointStore.stepDir(300) + "/" + Manifest.FILE_NAME));
-        Path flipped = onDisk(root.resolve(CheckpointStore.stepDir(400) + "/model.safetensors"));
+        s3.delete(root.resolve(CheckpointNames.stepDir(300, 1) + "/" + Manifest.FILE_NAME));
+        Path flipped = onDisk(root.resolve(CheckpointNames.stepDir(400, 1) + "/model.safetensors"));
         byte[] bytes = Files.readAllBytes(flipped);
         bytes[17] ^= 0x40;
         Files.write(flipped, bytes);
-        s3.delete(root.resolve(CheckpointStore.stepDir(500) + "/optimizer.safetensors"));
-        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000200",
-                "step-000000100"), store.stepDirs());
-        assertEquals(200, store.latest().orElseThrow().step());
+        s3.delete(root.resolve(CheckpointNames.stepDir(500, 1) + "/optimizer.safetensors"));
+        assertEquals(List.of("step-000000500-e000001", "step-000000400-e000001", "step-000000300-e000001",
+                "step-000000200-e000001", "step-000000100-e000001"), store.stepDirs());
+        assertEquals(200, store.resume().orElseThrow().step(), "resumes from the newest that verifies in full");
         assertEquals(3, store.skippedCorrupt());
+        assertEquals(2, store.epoch());
 
-        // A time-based checkpoint between the one resumed from and the damaged ones.
+        // A time-based checkpoint between the one resumed from and the damaged ones: those are beyond the step
+        // epoch 2 resumed from, so nobody loads them again, and they go; of the rest the newest two valid are kept.
         store.commit(CheckpointStore.stepDir(250), files(250));
-        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000250",
-                "step-000000200"), store.stepDirs(), "more than keep_last directories, two of them valid");
-        s3.delete(root.resolve(CheckpointStore.stepDir(250) + "/state.json"));
+        assertEquals(List.of("step-000000250-e000002", "step-000000200-e000001"), store.stepDirs());
+        s3.delete(root.resolve(CheckpointNames.stepDir(250, 2) + "/state.json"));
         assertEquals(200, store.latest().orElseThrow().step(), "the older valid one is still there");
 
         store.commit(CheckpointStore.stepDir(300), files(300));
-        assertEquals(List.of("step-000000500", "step-000000400", "step-000000300", "step-000000200"),
-                store.stepDirs(), "the damaged 250 goes, 300 and 200 are the two valid ones");
+        assertEquals(List.of("step-000000300-e000002", "step-000000200-e000001"), store.stepDirs(),
+                "the damaged 250 goes, 300 and 200 are the two valid ones");
         assertEquals(300, store.latest().orElseThrow().step());
     }
 
     @Test
     void recommitReplacesEveryFile(TestInfo info) {
         CheckpointStore store = store(info, 2);
+        S3Uri step = store.commit(CheckpointStore.stepDir(10), List.of(new CheckpointFile("old.bin", new byte[]{1}),
+                new CheckpointFile("model.safetensors", new byte[]{1})));
+        assertEquals(step, store.commit(CheckpointStore.stepDir(10),
+                List.of(new CheckpointFile("model.safetensors", new byte[]{2}))));
+        assertArrayEquals(new byte[]{2}, store.latest().orElseThrow().file("model.safetensors"));
+        assertEquals(List.of("MANIFEST.json", "model.safetensors"), s3.list(step), "this attempt's own directory");
+
+        // final/ is shared by every attempt, so nothing in it is deleted: objects are replaced, and the manifest
+        // says which belong to the checkpoint.
         S3Uri dir = store.commit(CheckpointStore.FINAL, List.of(new CheckpointFile("old.bin", new byte[]{1}),
                 new CheckpointFile("model.safetensors", new byte[]{1})));
         store.commit(CheckpointStore.FINAL, List.of(new CheckpointFile("model.safetensors", new byte[]{2})));
-
         LoadedCheckpoint c = store.loadFinal().orElseThrow();
         assertArrayEquals(new byte[]{2}, c.file("model.safetensors"));
-        assertEquals(List.of("MANIFEST.json", "model.safetensors"), s3.list(dir));
+        assertEquals(List.of("model.safetensors"), List.copyOf(c.files().keySet()));
+        assertEquals(List.of("MANIFEST.json", "model.safetensors", "old.bin"), s3.list(dir));
     }
 
     @Test

@@ -165,6 +165,44 @@ class AdamWTest {
         }
     }
 
+    /** A NaN or infinite gradient norm is refused before anything is applied, clipping or not. */
+    @Test
+    void aNonFiniteGradientNormChangesNoWeightAndNoMoment() {
+        for (double clip : new double[] {0.0, 1.0}) {
+            AdamWConfig c = new AdamWConfig(0.1, 0.1, 0, 0, 0.9, 0.99, 1e-8, 0.1, clip);
+            try (NDManager m = NDManager.newBaseManager()) {
+                NDArray a = m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2));
+                NDArray b = m.create(new float[] {5}, new Shape(1));
+                a.setRequiresGradient(true);
+                b.setRequiresGradient(true);
+                LinkedHashMap<String, NDArray> params = new LinkedHashMap<>();
+                params.put("a", a);
+                params.put("b", b);
+                try (AdamW adam = new AdamW(m, params, c)) {
+                    accumulate(m, a, new float[] {1, 1, 1, 1});
+                    accumulate(m, b, new float[] {1});
+                    adam.step(0);
+                    float[] aBefore = a.toFloatArray();
+                    float[] bBefore = b.toFloatArray();
+                    Map<String, HostTensor> momentsBefore = adam.snapshotState();
+                    for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+                        accumulate(m, a, new float[] {0.5f, bad, 0.5f, 0.5f});
+                        accumulate(m, b, new float[] {1});
+                        NonFiniteGradientException e = assertThrows(NonFiniteGradientException.class,
+                                () -> adam.step(1));
+                        assertTrue(!Double.isFinite(e.gradNorm()), "clip " + clip);
+                        assertClose(toDouble(aBefore), a.toFloatArray(), 0);
+                        assertClose(toDouble(bBefore), b.toFloatArray(), 0);
+                        assertEquals(momentsBefore, adam.snapshotState(), "the moments are untouched");
+                        assertClose(new double[4], a.getGradient().toFloatArray(), 0);
+                    }
+                    accumulate(m, a, new float[] {1, 1, 1, 1});
+                    assertTrue(Double.isFinite(adam.step(1).gradNorm()), "the next good step goes through");
+                }
+            }
+        }
+    }
+
     @Test
     void stateRoundTripsAndIsValidated() {
         AdamWConfig c = AdamWConfig.nanoGptBaby();

@@ -87,10 +87,13 @@ public final class FaultyS3Proxy implements AutoCloseable {
     private static final java.util.logging.Logger UPSTREAM_PUT_LOG =
             java.util.logging.Logger.getLogger("org.jclouds.blobstore.config.LocalBlobStore");
 
-    private record Scheduled(Fault kind, String method, String pathSuffix, int[] remaining) {
+    private record Scheduled(Fault kind, String method, java.util.regex.Pattern path, int[] remaining) {
         boolean matches(RawHttp.Request r) {
-            return r.method().equals(method) && r.path().endsWith(pathSuffix);
+            return r.method().equals(method) && path.matcher(r.path()).find();
         }
+    }
+
+    private record Delayed(String method, java.util.regex.Pattern path, Duration by, int[] remaining) {
     }
 
     private record Decision(Fault fault, boolean afterUpstream, double cutFraction) {
@@ -107,6 +110,7 @@ public final class FaultyS3Proxy implements AutoCloseable {
     private final Map<Fault, AtomicLong> injected = new EnumMap<>(Fault.class);
     private final AtomicLong requests = new AtomicLong();
     private final List<Scheduled> scheduled = new ArrayList<>();
+    private final List<Delayed> delayed = new ArrayList<>();
     private volatile Rates rates;
 
     private FaultyS3Proxy(URI upstream, long seed, Rates rates, Duration stall) throws IOException {
@@ -152,7 +156,39 @@ public final class FaultyS3Proxy implements AutoCloseable {
      * before and regardless of the random draw; e.g. enough 503s on one object to exhaust the client's retries.
      */
     public synchronized void schedule(Fault kind, String method, String pathSuffix, int count) {
-        scheduled.add(new Scheduled(kind, method, pathSuffix, new int[] {count}));
+        schedule(kind, method, java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(pathSuffix) + "$"), count);
+    }
+
+    /** As {@link #schedule(Fault, String, String, int)}, for requests whose path {@code path} finds a match in. */
+    public synchronized void schedule(Fault kind, String method, java.util.regex.Pattern path, int count) {
+        scheduled.add(new Scheduled(kind, method, path, new int[] {count}));
+    }
+
+    /**
+     * The next {@code count} requests with this method whose path {@code path} finds a match in are held for
+     * {@code by} before they go on (and may still draw a fault): the upstream sees them late, as it sees the write of
+     * a process that paused between deciding to write and writing.
+     */
+    public synchronized void delay(String method, java.util.regex.Pattern path, Duration by, int count) {
+        delayed.add(new Delayed(method, path, by, new int[] {count}));
+    }
+
+    /** Requests {@link #delay} still waits for: 0 once every one of them arrived (and is held or passed). */
+    public synchronized int delaysPending() {
+        return delayed.stream().mapToInt(d -> d.remaining()[0]).sum();
+    }
+
+    private synchronized Duration delayFor(RawHttp.Request r) {
+        for (Iterator<Delayed> it = delayed.iterator(); it.hasNext(); ) {
+            Delayed d = it.next();
+            if (d.method().equals(r.method()) && d.path().matcher(r.path()).find()) {
+                if (--d.remaining()[0] <= 0) {
+                    it.remove();
+                }
+                return d.by();
+            }
+        }
+        return Duration.ZERO;
     }
 
     public long injected(Fault kind) {
@@ -216,6 +252,10 @@ public final class FaultyS3Proxy implements AutoCloseable {
             OutputStream out = client.getOutputStream();
             RawHttp.Request request = RawHttp.readRequest(new BufferedInputStream(client.getInputStream()), out);
             if (request == null) {
+                return;
+            }
+            Duration hold = delayFor(request);
+            if (!hold.isZero() && closed.await(hold.toMillis(), TimeUnit.MILLISECONDS)) {
                 return;
             }
             Decision d = decide(request);

@@ -41,7 +41,7 @@ class FaultyS3ProxyTest {
 
     private static S3ClientOptions options(int attempts) {
         return new S3ClientOptions(attempts, Duration.ofSeconds(2), SOCKET_TIMEOUT, Duration.ofMinutes(1),
-                5L << 20, 5L << 20);
+                5L << 20, 5L << 20, true);
     }
 
     private static S3Storage through(FaultyS3Proxy proxy, int attempts) {

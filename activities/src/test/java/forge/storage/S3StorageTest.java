@@ -101,11 +101,42 @@ class S3StorageTest {
         assertArrayEquals(small, s3.get(uri("big/small.bin")));
     }
 
+    /**
+     * What fencing relies on (docs/fencing.md): S3Proxy 3.0 refuses a second create and a stale overwrite, for single
+     * PUTs and for multipart uploads (which it checks when the upload is created, AWS S3 when it completes).
+     */
+    @Test
+    void conditionalWritesAreEnforcedForSingleAndMultipartUploads() {
+        assertTrue(s3.conditionalWrites(uri("cond/probe")), "S3Proxy 3.0 honours If-None-Match and If-Match");
+        assertEquals(List.of(), s3.list(uri("cond/probe")), "the probe cleans up after itself");
+        byte[] small = "v1".getBytes(StandardCharsets.UTF_8);
+        byte[] big = new byte[6 << 20];
+        new Random(5).nextBytes(big);
+        for (byte[] body : List.of(small, big)) {
+            S3Uri key = uri("cond/" + body.length);
+            s3.putIfAbsent(key, body);
+            assertThrows(PreconditionFailedException.class, () -> s3.putIfAbsent(key, new byte[]{1}));
+            String etag = s3.listWithSizes(uri("cond")).stream().filter(o -> o.name().equals(String.valueOf(body.length)))
+                    .findFirst().orElseThrow().etag();
+            assertThrows(PreconditionFailedException.class, () -> s3.putIfMatch(key, new byte[]{2}, "\"0123\""));
+            assertArrayEquals(body, s3.get(key), "refused writes change nothing");
+            s3.putIfMatch(key, new byte[]{3}, etag);
+            assertArrayEquals(new byte[]{3}, s3.get(key));
+        }
+        S3Storage off = new S3Storage(server.settings("t"), LocalS3.testOptions().withConditionalWrites(false));
+        assertFalse(off.conditionalWrites(uri("cond/probe")), "turned off, nothing is probed");
+        off.close();
+    }
+
     @Test
     void emptyObjectRoundTrips() {
         s3.put(uri("empty/zero"), new byte[0]);
         assertArrayEquals(new byte[0], s3.get(uri("empty/zero")));
-        assertEquals(List.of(new StoredObject("zero", 0)), s3.listWithSizes(uri("empty")));
+        List<StoredObject> listed = s3.listWithSizes(uri("empty"));
+        assertEquals(1, listed.size());
+        assertEquals("zero", listed.get(0).name());
+        assertEquals(0, listed.get(0).size());
+        assertEquals("\"d41d8cd98f00b204e9800998ecf8427e\"", listed.get(0).etag(), "the MD5 of nothing, quoted");
     }
 
     @Test

@@ -53,13 +53,14 @@ class CorruptCheckpointResumeTest {
             StageOutcome stopped = new PretrainStage(cfg, store, storage, PretrainStageTest.metrics(), null)
                     .run(stopAt(23));
             assertEquals(23, stopped.step());
-            assertEquals(List.of("step-000000023", "step-000000020", "step-000000015"), store.stepDirs());
+            assertEquals(List.of("step-000000023-e000001", "step-000000020-e000001", "step-000000015-e000001"),
+                    store.stepDirs());
 
-            Path weights = s3.bucketDir().resolve(root.resolve("step-000000023/model.safetensors").key());
+            Path weights = s3.bucketDir().resolve(root.resolve("step-000000023-e000001/model.safetensors").key());
             byte[] bytes = Files.readAllBytes(weights);
             bytes[bytes.length / 2] ^= 0x01;
             Files.write(weights, bytes);
-            storage.delete(root.resolve("step-000000020/optimizer.safetensors"));
+            storage.delete(root.resolve("step-000000020-e000001/optimizer.safetensors"));
 
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
             storeLog.addAppender(logged);
@@ -72,12 +73,12 @@ class CorruptCheckpointResumeTest {
             assertEquals(1.0, registry.get("forge_resumes").counter().count());
             List<String> warnings = logged.list.stream().filter(e -> e.getLevel() == Level.WARN)
                     .map(ILoggingEvent::getFormattedMessage).toList();
-            assertTrue(warnings.stream().anyMatch(w -> w.startsWith("skipping checkpoint " + root.resolve("step-000000023"))
+            assertTrue(warnings.stream().anyMatch(w -> w.startsWith("skipping checkpoint " + root.resolve("step-000000023-e000001"))
                     && w.contains("model.safetensors sha256")), warnings.toString());
-            assertTrue(warnings.stream().anyMatch(w -> w.startsWith("skipping checkpoint " + root.resolve("step-000000020"))
+            assertTrue(warnings.stream().anyMatch(w -> w.startsWith("skipping checkpoint " + root.resolve("step-000000020-e000001"))
                     && w.endsWith("missing file optimizer.safetensors")), warnings.toString());
-            assertTrue(warnings.contains("using checkpoint " + root.resolve("step-000000015")
-                    + ": the newer step-000000023, step-000000020 could not be loaded"), warnings.toString());
+            assertTrue(warnings.contains("using checkpoint " + root.resolve("step-000000015-e000001")
+                    + ": the newer step-000000023-e000001, step-000000020-e000001 could not be loaded"), warnings.toString());
 
             assertArrayEquals(straight.loadFinal().orElseThrow().file("model.safetensors"),
                     store.loadFinal().orElseThrow().file("model.safetensors"));

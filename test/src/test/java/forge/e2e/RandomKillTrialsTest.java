@@ -208,13 +208,19 @@ class RandomKillTrialsTest {
         worker.waitFor(30, TimeUnit.SECONDS);
     }
 
-    /** Every directory under the stage root with its files, from one LIST, so it is one moment's picture. */
+    /**
+     * Every checkpoint directory under the stage root with its files, from one LIST, so it is one moment's picture.
+     * Only the victim writes before the kill, so its epoch suffix ({@code -e000001}, docs/fencing.md) is dropped and
+     * a directory reads as {@code CheckpointStore.stepDir(n)}; the epoch records under {@code _epochs/} are no
+     * checkpoint.
+     */
     private static Map<String, Set<String>> layout(TestStack stack, S3Uri root) {
         Map<String, Set<String>> out = new TreeMap<>();
         for (String name : stack.storage.list(root)) {
             int slash = name.indexOf('/');
-            if (slash > 0) {
-                out.computeIfAbsent(name.substring(0, slash), d -> new TreeSet<>()).add(name.substring(slash + 1));
+            if (slash > 0 && !name.startsWith("_")) {
+                String dir = name.substring(0, slash).replaceFirst("-e\\d+$", "");
+                out.computeIfAbsent(dir, d -> new TreeSet<>()).add(name.substring(slash + 1));
             }
         }
         return out;

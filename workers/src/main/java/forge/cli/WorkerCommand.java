@@ -24,7 +24,7 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "torch intra-op threads (env FORGE_TORCH_THREADS; default: all cores)")
     Integer threads;
 
-    @Option(names = "--slots", description = "stage activities run at once, one per device (env FORGE_GPU_SLOTS; default 1)")
+    @Option(names = "--slots", description = "stage activities run at once: only 1 is supported, run one worker process per device (env FORGE_GPU_SLOTS; default 1)")
     Integer slots;
 
     @Option(names = "--metrics-port", description = "Prometheus /metrics port, 0 = any, -1 = off (env FORGE_METRICS_PORT; default 9464)")

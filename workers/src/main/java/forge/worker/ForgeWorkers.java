@@ -2,6 +2,7 @@ package forge.worker;
 
 import forge.activities.PipelineActivitiesImpl;
 import forge.activities.StageActivitiesImpl;
+import forge.errors.BadInputException;
 import forge.storage.S3Storage;
 import forge.workflow.TaskQueues;
 import forge.workflow.TrainingPipelineImpl;
@@ -21,10 +22,12 @@ public final class ForgeWorkers implements AutoCloseable {
 
     private final WorkerFactory factory;
     private final java.time.Duration shutdownGrace;
+    private final List<StageActivitiesImpl> stages;
 
-    private ForgeWorkers(WorkerFactory factory, java.time.Duration shutdownGrace) {
+    private ForgeWorkers(WorkerFactory factory, java.time.Duration shutdownGrace, List<StageActivitiesImpl> stages) {
         this.factory = factory;
         this.shutdownGrace = shutdownGrace;
+        this.stages = stages;
     }
 
     /**
@@ -33,7 +36,11 @@ public final class ForgeWorkers implements AutoCloseable {
      */
     public static ForgeWorkers start(Role role, WorkflowClient client, S3Storage storage, WorkerSettings settings,
                                      List<String> gpuQueues) {
+        if (role.gpu()) {
+            requireOneSlot(settings.gpuSlots());
+        }
         WorkerFactory factory = WorkerFactory.newInstance(client);
+        List<StageActivitiesImpl> stages = new java.util.ArrayList<>();
         if (role.control()) {
             Worker control = factory.newWorker(TaskQueues.CONTROL);
             control.registerWorkflowImplementationTypes(TrainingPipelineImpl.class);
@@ -45,17 +52,38 @@ public final class ForgeWorkers implements AutoCloseable {
                     .setMaxConcurrentActivityExecutionSize(settings.gpuSlots())
                     .setMaxHeartbeatThrottleInterval(settings.heartbeatInterval())
                     .setDefaultHeartbeatThrottleInterval(settings.heartbeatInterval())
+                    // On SIGTERM a stage writes its checkpoint during the grace period; its heartbeats must keep
+                    // reaching the server meanwhile, or a long upload times the attempt out and races its successor.
+                    .setAllowActivityHeartbeatDuringShutdown(true)
                     .build();
             for (String queue : gpuQueues) {
                 Worker gpu = factory.newWorker(queue, gpuOptions);
-                gpu.registerActivitiesImplementations(new StageActivitiesImpl(storage, settings.s3(), client));
+                StageActivitiesImpl impl = new StageActivitiesImpl(storage, settings.s3(), client);
+                stages.add(impl);
+                gpu.registerActivitiesImplementations(impl);
             }
         }
         factory.start();
         log.info("worker started: role={} temporal={} namespace={} queues={} payload encryption={}", role,
                 settings.temporalAddress(), settings.namespace(), role.gpu() ? gpuQueues : List.of(TaskQueues.CONTROL),
                 settings.codecKeys() == null ? "off" : "key " + settings.codecKeys().encryptionKeyId());
-        return new ForgeWorkers(factory, settings.shutdownGrace());
+        return new ForgeWorkers(factory, settings.shutdownGrace(), List.copyOf(stages));
+    }
+
+    /**
+     * One stage per worker process. Two stages in one process would share what DJL and torch keep per process: DJL
+     * allows one open GradientCollector per engine, so two stages' backward passes would mix their gradients, and
+     * every step reseeds torch's global RNG from (seed, step), so each stage would draw the other's dropout and
+     * neither would resume bit-exactly. Several GPUs in one machine means several worker processes, one per device.
+     */
+    static void requireOneSlot(int gpuSlots) {
+        if (gpuSlots != 1) {
+            throw new BadInputException("FORGE_GPU_SLOTS (--slots) is " + gpuSlots + ", but a worker process runs one"
+                    + " stage at a time: DJL allows one gradient collector per engine and every step reseeds torch's"
+                    + " global RNG, so two stages in one process would corrupt each other's gradients and dropout."
+                    + " Start one worker process per GPU instead (e.g. one pod per GPU, or CUDA_VISIBLE_DEVICES=<n>"
+                    + " per process).");
+        }
     }
 
     /**
@@ -64,6 +92,8 @@ public final class ForgeWorkers implements AutoCloseable {
      */
     @Override
     public void close() {
+        // Heartbeats keep working during shutdown, so they no longer carry the news: tell the stages directly.
+        stages.forEach(StageActivitiesImpl::workerShuttingDown);
         factory.shutdown();
         factory.awaitTermination(shutdownGrace.toMillis(), TimeUnit.MILLISECONDS);
     }

@@ -29,6 +29,9 @@ public final class WorkerProcess implements AutoCloseable {
 
     /** @param metricsPort 0 picks a free port; negative serves no metrics */
     public static WorkerProcess start(WorkerSettings settings, Role role, List<String> gpuQueues) {
+        if (role.gpu()) {
+            ForgeWorkers.requireOneSlot(settings.gpuSlots()); // before any port or connection is opened
+        }
         configureTorchThreads(settings.torchThreads());
         MetricsServer metrics = settings.metricsPort() >= 0 ? MetricsServer.start("0.0.0.0", settings.metricsPort()) : null;
         WorkflowServiceStubs stubs = TemporalConnection.stubs(settings, metrics == null ? null : metrics.registry());
