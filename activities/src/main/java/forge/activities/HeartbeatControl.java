@@ -23,12 +23,26 @@ final class HeartbeatControl implements StageControl {
     private final ActivityExecutionContext ctx;
     private final WorkflowClient client;
     private final String stage;
+    private final OptionalLong previousAttemptStep;
+    private final ProgressSignals signals;
     private volatile ActivityCompletionException stopCause;
 
     HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage) {
+        this(ctx, client, stage, OptionalLong.empty(), ProgressSignals.standard());
+    }
+
+    /**
+     * @param previousAttemptStep the step the workflow says the last lost attempt reached (each attempt is its own
+     *                            activity execution now, so Temporal's heartbeat details start empty)
+     * @param signals             which milestones become workflow signals
+     */
+    HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage,
+                     OptionalLong previousAttemptStep, ProgressSignals signals) {
         this.ctx = ctx;
         this.client = client;
         this.stage = stage;
+        this.previousAttemptStep = previousAttemptStep;
+        this.signals = signals;
     }
 
     @Override
@@ -47,6 +61,9 @@ final class HeartbeatControl implements StageControl {
     @Override
     public void milestone(TrainingProgress p) {
         progress(p);
+        if (!signals.due(p.checkpoint(), stopRequested())) {
+            return; // the heartbeat above carries it; the workflow hears of it with the next signal
+        }
         try {
             client.newUntypedWorkflowStub(ctx.getInfo().getWorkflowId())
                     .signal("stageProgress", toStageProgress(p));
@@ -64,6 +81,9 @@ final class HeartbeatControl implements StageControl {
     /** A retried attempt sees the last heartbeat details of the one before it: the step it had reached. */
     @Override
     public OptionalLong previousAttemptStep() {
+        if (previousAttemptStep.isPresent()) {
+            return previousAttemptStep;
+        }
         try {
             return ctx.getHeartbeatDetails(StageProgress.class)
                     .map(p -> OptionalLong.of(p.step())).orElse(OptionalLong.empty());

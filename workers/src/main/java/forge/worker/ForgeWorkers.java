@@ -2,6 +2,7 @@ package forge.worker;
 
 import forge.activities.PipelineActivitiesImpl;
 import forge.activities.StageActivitiesImpl;
+import forge.activities.StageChecksImpl;
 import forge.storage.S3Storage;
 import forge.workflow.TaskQueues;
 import forge.workflow.TrainingPipelineImpl;
@@ -37,7 +38,7 @@ public final class ForgeWorkers implements AutoCloseable {
         if (role.control()) {
             Worker control = factory.newWorker(TaskQueues.CONTROL);
             control.registerWorkflowImplementationTypes(TrainingPipelineImpl.class);
-            control.registerActivitiesImplementations(new PipelineActivitiesImpl(storage, settings.s3()));
+            control.registerActivitiesImplementations(new PipelineActivitiesImpl(storage, settings.s3(), client));
         }
         if (role.gpu()) {
             WorkerOptions gpuOptions = WorkerOptions.newBuilder()
@@ -46,9 +47,14 @@ public final class ForgeWorkers implements AutoCloseable {
                     .setMaxHeartbeatThrottleInterval(settings.heartbeatInterval())
                     .setDefaultHeartbeatThrottleInterval(settings.heartbeatInterval())
                     .build();
+            // The checks before a pipeline's first stage: a worker of their own with slots of its own, so a GPU
+            // worker busy with another pipeline's stage still answers them (and so proves its queue has a worker).
+            WorkerOptions checkOptions = WorkerOptions.newBuilder().setMaxConcurrentActivityExecutionSize(4).build();
             for (String queue : gpuQueues) {
                 Worker gpu = factory.newWorker(queue, gpuOptions);
                 gpu.registerActivitiesImplementations(new StageActivitiesImpl(storage, settings.s3(), client));
+                factory.newWorker(TaskQueues.checks(queue), checkOptions)
+                        .registerActivitiesImplementations(new StageChecksImpl(storage));
             }
         }
         factory.start();

@@ -40,11 +40,11 @@ class HistoryReplayTest {
     /** A careless edit: the summary activity now runs before the stage, which reorders the history's commands. */
     public static class PublishesBeforeTraining implements TrainingPipeline {
         @Override
-        public PipelineResult run(JsonNode spec) {
+        public PipelineResult run(JsonNode spec, PipelineCarry carried) {
             Workflow.newActivityStub(PipelineActivities.class, ActivityOptions.newBuilder()
                     .setTaskQueue(TaskQueues.CONTROL).setStartToCloseTimeout(Duration.ofMinutes(1)).build())
                     .publishSummary(new PipelineResult("x", PipelineState.RUNNING, 0, null, Map.of()));
-            return new TrainingPipelineImpl().run(spec);
+            return new TrainingPipelineImpl().run(spec, carried);
         }
 
         @Override
