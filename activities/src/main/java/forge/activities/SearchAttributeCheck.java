@@ -38,6 +38,8 @@ public final class SearchAttributeCheck {
         this.namespace = client.getOptions().getNamespace();
         this.operator = OperatorServiceStubs.newServiceStubs(
                 OperatorServiceStubsOptions.newBuilder(client.getWorkflowServiceStubs().getOptions())
+                        // The options name the target the channel was made for; the channel replaces it.
+                        .setTarget(null)
                         .setChannel(client.getWorkflowServiceStubs().getRawChannel())
                         .validateAndBuildWithDefaults());
     }

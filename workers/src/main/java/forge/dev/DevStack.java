@@ -50,7 +50,7 @@ public final class DevStack implements AutoCloseable {
     /** So that pipelines on the dev stack carry ForgeStage, ForgeState and ForgeStep from their first event. */
     private static void registerSearchAttributes(int port) {
         OperatorServiceStubs operator = OperatorServiceStubs.newServiceStubs(OperatorServiceStubsOptions.newBuilder()
-                .setTarget("127.0.0.1:" + port).build());
+                .setTarget("127.0.0.1:" + port).validateAndBuildWithDefaults());
         try {
             SearchAttributeCheck.register(operator, "default");
         } finally {
