@@ -28,17 +28,32 @@ final class HeartbeatControl implements StageControl {
     private final WorkflowClient client;
     private final String stage;
     private final BooleanSupplier workerStopping;
+    private final OptionalLong previousAttemptStep;
+    private final ProgressSignals signals;
     private volatile ActivityCompletionException stopCause;
 
     HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage) {
-        this(ctx, client, stage, () -> false);
+        this(ctx, client, stage, () -> false, OptionalLong.empty(), ProgressSignals.standard());
     }
 
     HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage, BooleanSupplier workerStopping) {
+        this(ctx, client, stage, workerStopping, OptionalLong.empty(), ProgressSignals.standard());
+    }
+
+    /**
+     * @param workerStopping      true once the worker shuts down (SIGTERM): the stage checkpoints and stops
+     * @param previousAttemptStep the step the workflow says the last lost attempt reached (each attempt is its own
+     *                            activity execution now, so Temporal's heartbeat details start empty)
+     * @param signals             which milestones become workflow signals
+     */
+    HeartbeatControl(ActivityExecutionContext ctx, WorkflowClient client, String stage, BooleanSupplier workerStopping,
+                     OptionalLong previousAttemptStep, ProgressSignals signals) {
         this.ctx = ctx;
         this.client = client;
         this.stage = stage;
         this.workerStopping = workerStopping;
+        this.previousAttemptStep = previousAttemptStep;
+        this.signals = signals;
     }
 
     @Override
@@ -56,6 +71,9 @@ final class HeartbeatControl implements StageControl {
     @Override
     public void milestone(TrainingProgress p) {
         progress(p);
+        if (!signals.due(p.checkpoint(), stopRequested())) {
+            return; // the heartbeat above carries it; the workflow hears of it with the next signal
+        }
         try {
             client.newUntypedWorkflowStub(ctx.getInfo().getWorkflowId())
                     .signal("stageProgress", toStageProgress(p));
@@ -77,6 +95,9 @@ final class HeartbeatControl implements StageControl {
     /** A retried attempt sees the last heartbeat details of the one before it: the step it had reached. */
     @Override
     public OptionalLong previousAttemptStep() {
+        if (previousAttemptStep.isPresent()) {
+            return previousAttemptStep;
+        }
         try {
             return ctx.getHeartbeatDetails(StageProgress.class)
                     .map(p -> OptionalLong.of(p.step())).orElse(OptionalLong.empty());

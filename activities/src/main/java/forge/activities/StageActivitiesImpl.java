@@ -2,12 +2,10 @@ package forge.activities;
 
 import forge.checkpoint.AttemptReplacedException;
 import forge.checkpoint.StageCache;
-import forge.errors.BadInputException;
 import forge.stage.StageEnv;
 import forge.stage.StageRegistry;
 import forge.storage.S3Settings;
 import forge.storage.S3Storage;
-import forge.storage.StorageUnavailableException;
 import forge.train.StageOutcome;
 import forge.train.TrainingMetrics;
 import forge.workflow.StageActivities;
@@ -21,6 +19,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
+import java.util.OptionalLong;
 import java.util.function.Function;
 
 /**
@@ -97,13 +96,17 @@ public class StageActivitiesImpl implements StageActivities {
     /** Runs a stage and maps its ending onto Temporal: done, stopped on request, bad input, or a transient fault. */
     private StageResult run(StageInput input, Function<HeartbeatControl, StageOutcome> stage) {
         ActivityExecutionContext ctx = Activity.getExecutionContext();
-        HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage(), () -> workerStopping);
+        HeartbeatControl control = new HeartbeatControl(ctx, client, input.stage(), () -> workerStopping,
+                input.previousAttemptStep() == null ? OptionalLong.empty() : OptionalLong.of(input.previousAttemptStep()),
+                ProgressSignals.standard());
+        // The workflow counts attempts (each is one activity execution); older workflows left it to Temporal.
+        int attempt = input.attempt() != null ? input.attempt() : ctx.getInfo().getAttempt();
         // Every log line of this attempt names its run and stage (structured in the log file).
         MDC.put("run", input.runId());
         MDC.put("stage", input.stage());
-        MDC.put("attempt", String.valueOf(ctx.getInfo().getAttempt()));
+        MDC.put("attempt", String.valueOf(attempt));
         // Marks where each attempt begins in the log; a retry's next line comes only after its checkpoint is loaded.
-        log.info("{} attempt {} started", input.stage(), ctx.getInfo().getAttempt());
+        log.info("{} attempt {} started", input.stage(), attempt);
         try {
             StageOutcome outcome = stage.apply(control);
             if (!outcome.completed()) {
@@ -125,16 +128,7 @@ public class StageActivitiesImpl implements StageActivities {
                         input.stage(), e);
                 throw control.stopCause();
             }
-            BadInputException bad = causeOfType(e, BadInputException.class);
-            if (bad != null) {
-                throw ApplicationFailure.newNonRetryableFailure("stage " + input.stage() + ": " + bad.getMessage(), "BadInput");
-            }
-            StorageUnavailableException unavailable = causeOfType(e, StorageUnavailableException.class);
-            if (unavailable != null) {
-                // Transient: Temporal retries with backoff; the message is what the UI shows as the last failure.
-                throw ApplicationFailure.newFailure(unavailable.getMessage(), "StorageUnavailable");
-            }
-            throw e;
+            throw ActivityFailures.toTemporal(e, "stage " + input.stage() + ": ");
         } finally {
             MDC.remove("run");
             MDC.remove("stage");

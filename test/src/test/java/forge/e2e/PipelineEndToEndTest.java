@@ -229,17 +229,18 @@ class PipelineEndToEndTest {
             TestStack.pretrain(spec).put("task_queue", "forge-gpu-no-s3");
             WorkflowStub run = stack.start("e2e-no-s3", spec);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            io.temporal.api.workflow.v1.PendingActivityInfo pending = null;
+            // The workflow retries the stage itself: status shows the attempt and the last failure.
+            forge.workflow.StageStatus retried = null;
             while (System.nanoTime() < deadline) {
-                var list = Progress.describe(stack.client, "e2e-no-s3").getPendingActivitiesList();
-                if (!list.isEmpty() && list.get(0).getAttempt() >= 2 && list.get(0).hasLastFailure()) {
-                    pending = list.get(0);
+                var st = stack.pipeline("e2e-no-s3").status().stages().get("pretrain");
+                if (st != null && st.attempt() >= 2 && st.lastFailure() != null) {
+                    retried = st;
                     break;
                 }
                 Thread.sleep(200);
             }
-            assertTrue(pending != null, "the stage should be retried while S3 is unreachable");
-            String message = pending.getLastFailure().getMessage();
+            assertTrue(retried != null, "the stage should be retried while S3 is unreachable");
+            String message = retried.lastFailure();
             assertTrue(message.contains(endpoint) && message.contains("unreachable"), message);
             assertFalse(message.contains("\n"), "one readable line: " + message);
             assertEquals(PipelineState.RUNNING, stack.pipeline("e2e-no-s3").status().state(), "a transient fault must not fail the run");

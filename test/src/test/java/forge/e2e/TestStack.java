@@ -109,7 +109,7 @@ final class TestStack implements AutoCloseable {
         TrainingPipeline pipeline = client.newWorkflowStub(TrainingPipeline.class, WorkflowOptions.newBuilder()
                 .setWorkflowId(runId).setTaskQueue(TaskQueues.CONTROL)
                 .setWorkflowExecutionTimeout(Duration.ofMinutes(10)).build());
-        WorkflowClient.start(pipeline::run, spec);
+        WorkflowClient.start(pipeline::run, spec, null);
         return client.newUntypedWorkflowStub(runId);
     }
 

@@ -206,7 +206,7 @@ class WorkerSoakTest {
         TrainingPipeline pipeline = stack.client.newWorkflowStub(TrainingPipeline.class, WorkflowOptions.newBuilder()
                 .setWorkflowId(runId).setTaskQueue(TaskQueues.CONTROL)
                 .setWorkflowExecutionTimeout(Duration.ofMinutes((long) minutes + 30)).build());
-        WorkflowClient.start(pipeline::run, spec);
+        WorkflowClient.start(pipeline::run, spec, null);
         WorkflowStub stub = stack.client.newUntypedWorkflowStub(runId);
         return stub.getResultAsync(PipelineResult.class);
     }

@@ -214,7 +214,7 @@ public final class RestartBench {
                     TrainingPipeline pipeline = client.newWorkflowStub(TrainingPipeline.class, WorkflowOptions
                             .newBuilder().setWorkflowId(runId).setTaskQueue(TaskQueues.CONTROL)
                             .setWorkflowExecutionTimeout(Duration.ofMinutes(30)).build());
-                    WorkflowClient.start(pipeline::run, spec(s));
+                    WorkflowClient.start(pipeline::run, spec(s), null);
                     CheckpointStore store = new CheckpointStore(storage, s3.stageRoot(runId, "pretrain"), 2);
 
                     long firstCheckpoint = awaitCheckpoint(store, storage, current, s.checkpointEvery());

@@ -125,7 +125,7 @@ public final class TrainingBench {
         long t0 = System.nanoTime();
         TrainingPipeline pipeline = client.newWorkflowStub(TrainingPipeline.class, WorkflowOptions.newBuilder()
                 .setWorkflowId(runId).setTaskQueue(TaskQueues.CONTROL).build());
-        WorkflowClient.start(pipeline::run, (JsonNode) spec);
+        WorkflowClient.start(pipeline::run, (JsonNode) spec, null);
         PipelineResult result = client.newUntypedWorkflowStub(runId).getResult(PipelineResult.class);
         double wall = (System.nanoTime() - t0) / 1e9;
         StageResult stage = result.stages().get(Stages.PRETRAIN);

@@ -68,12 +68,28 @@ final class ProgressView {
         StageProgress hb = RunInspection.latestHeartbeat(client, runId).orElse(null);
         long step = hb != null ? hb.step() : stage.step();
         long total = hb != null ? hb.totalSteps() : stage.totalSteps();
-        if (total == 0) {
+        if (total == 0 && stage.nextAttemptAt() == null) {
             return Optional.empty(); // the stage is still loading data and building its model
         }
         Double loss = hb != null ? hb.loss() : stage.metrics().get("loss");
         Map<String, Double> metrics = hb != null ? hb.metrics() : stage.metrics();
-        return Optional.of(line(status.currentStage(), status.state(), step, total, loss, metrics));
+        return Optional.of(line(status.currentStage(), status.state(), step, total, loss, metrics) + attempts(stage));
+    }
+
+    /** Only once a stage has failed: which attempt this is, and while it waits, when the next one starts and why. */
+    static String attempts(StageStatus stage) {
+        if (stage.attempt() <= 1 && stage.lastFailure() == null) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder(" attempt ").append(Math.max(stage.attempt(), 1));
+        if (stage.nextAttemptAt() != null) {
+            sb.append(", next at ").append(stage.nextAttemptAt());
+        }
+        if (stage.lastFailure() != null) {
+            String f = stage.lastFailure();
+            sb.append(" (last failure: ").append(f.length() > 120 ? f.substring(0, 117) + "..." : f).append(')');
+        }
+        return sb.toString();
     }
 
     static String line(String stage, PipelineState state, long step, long total, Double loss, Map<String, Double> m) {

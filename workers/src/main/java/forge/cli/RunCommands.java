@@ -15,7 +15,10 @@ import picocli.CommandLine.Parameters;
 
 import java.util.concurrent.Callable;
 
-/** Commands on one existing run, addressed by its run id (the Temporal workflow id). */
+/**
+ * Commands on one existing run, addressed by its run id (the Temporal workflow id) and never by a Temporal run id:
+ * the pipeline continues as new to bound its history, and the workflow id always reaches its current run.
+ */
 final class RunCommands {
     private RunCommands() {}
 
@@ -69,8 +72,8 @@ final class RunCommands {
         @Override
         int run(WorkflowClient client) {
             PipelineState s = status(client).state();
-            if (s != PipelineState.RUNNING) {
-                System.err.println("error: run " + runId + " is " + s + "; only a RUNNING run can be paused");
+            if (s != PipelineState.RUNNING && s != PipelineState.PENDING) {
+                System.err.println("error: run " + runId + " is " + s + "; only a RUNNING (or PENDING) run can be paused");
                 return Forge.EXIT_BAD_INPUT;
             }
             client.newWorkflowStub(TrainingPipeline.class, runId).pause();

@@ -6,11 +6,18 @@ import forge.stage.StageRegistry;
 import forge.worker.TemporalConnection;
 import forge.worker.WorkerSettings;
 import forge.workflow.PipelineSpec;
+import forge.workflow.PipelineState;
+import forge.workflow.PipelineStatus;
+import forge.workflow.SpecHash;
 import forge.workflow.SafeNames;
 import forge.workflow.TaskQueues;
 import forge.workflow.TrainingPipeline;
 import io.temporal.client.WorkflowClient;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse;
 import io.temporal.client.WorkflowOptions;
+import io.temporal.client.WorkflowStub;
 import io.temporal.serviceclient.WorkflowServiceStubs;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,8 +29,12 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.concurrent.Callable;
 
-@Command(name = "start", description = "Start a pipeline from a spec file (YAML or JSON) and print its run id.")
+@Command(name = "start", description = "Start a pipeline from a spec file (YAML or JSON) and print its run id. "
+        + "A --run-id that exists with the same spec attaches to it; with a different spec it is refused.")
 final class StartCommand implements Callable<Integer> {
+    /** The workflow type (DESIGN.md): the interface's simple name. */
+    static final String WORKFLOW_TYPE = TrainingPipeline.class.getSimpleName();
+
     @Mixin
     ConnectionOptions connection;
 
@@ -35,7 +46,7 @@ final class StartCommand implements Callable<Integer> {
     String runId;
 
     @Override
-    public Integer call() {
+    public Integer call() throws InterruptedException {
         if (runId != null) {
             checkRunId(runId);
         }
@@ -46,12 +57,67 @@ final class StartCommand implements Callable<Integer> {
         WorkflowServiceStubs stubs = TemporalConnection.stubs(s, null);
         try {
             WorkflowClient client = TemporalConnection.client(stubs, s);
+            if (runId != null) {
+                Integer attached = attachIfSameSpec(client, id, SpecHash.of(json));
+                if (attached != null) {
+                    return attached;
+                }
+            }
             startPipeline(client, id, parsed, json);
             System.out.println(id);
             return 0;
         } finally {
             stubs.shutdown();
         }
+    }
+
+    /**
+     * A run id that exists: the same spec attaches (a running run is followed like {@code watch}, a completed one
+     * reported), a different spec is refused; a failed or cancelled run of the same spec returns null so that it is
+     * started again under its id, resuming from its checkpoints. The workflow checks the same against the spec it
+     * recorded in S3, for starts that do not come through here.
+     *
+     * @return the exit code, or null to start the run
+     */
+    static Integer attachIfSameSpec(WorkflowClient client, String id, String hash) throws InterruptedException {
+        DescribeWorkflowExecutionResponse existing;
+        try {
+            existing = RunInspection.describe(client, id);
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
+                return null;
+            }
+            throw e;
+        }
+        boolean open = !existing.getWorkflowExecutionInfo().hasCloseTime();
+        PipelineStatus status;
+        try {
+            status = client.newWorkflowStub(TrainingPipeline.class, id).status();
+        } catch (RuntimeException e) {
+            throw new BadInputException("run id '" + id + "' exists, and its spec cannot be compared with this one ("
+                    + "its status query failed: " + e.getMessage() + "); choose another --run-id");
+        }
+        if (status.specHash() == null || !status.specHash().equals(hash)) {
+            throw new BadInputException("run id '" + id + "' already holds a run of a different spec (sha256 "
+                    + SpecHash.abbrev(status.specHash()) + "; this spec is " + SpecHash.abbrev(hash) + ", "
+                    + status.state() + "); choose another --run-id, or start the spec that run was started with");
+        }
+        if (open) {
+            System.out.println(id);
+            System.err.println("run " + id + " is already " + status.state() + " with this spec: following it");
+            new ProgressView(client, id, System.out).followUntilClosed();
+            PipelineState end = client.newWorkflowStub(TrainingPipeline.class, id).status().state();
+            System.out.println(id + ": " + end);
+            return end == PipelineState.COMPLETED ? 0 : Forge.EXIT_FAILED;
+        }
+        if (status.state() == PipelineState.COMPLETED) {
+            System.out.println(id);
+            System.err.println("run " + id + " already COMPLETED with this spec (./forge status " + id + ")");
+            return 0;
+        }
+        System.err.println("run " + id + " ended " + status.state() + "; starting it again with the same spec: "
+                + "its stages continue from their checkpoints");
+        return null;
     }
 
     /** Everything a worker would reject, rejected here first, before a run exists. */
@@ -92,14 +158,15 @@ final class StartCommand implements Callable<Integer> {
         return SafeNames.check(base + "-" + stamp, "run id");
     }
 
+    /** Starts the workflow with the spec as its only argument, exactly as {@code temporal workflow start} does. */
     static TrainingPipeline startPipeline(WorkflowClient client, String id, PipelineSpec parsed, JsonNode json) {
-        TrainingPipeline pipeline = client.newWorkflowStub(TrainingPipeline.class, WorkflowOptions.newBuilder()
+        WorkflowStub stub = client.newUntypedWorkflowStub(WORKFLOW_TYPE, WorkflowOptions.newBuilder()
                 .setWorkflowId(id)
                 .setTaskQueue(TaskQueues.CONTROL)
                 .setStaticSummary("LLM Forge pipeline `" + parsed.name() + "`: "
                         + String.join(" → ", parsed.stages().stream().map(st -> st.name()).toList()))
                 .build());
-        WorkflowClient.start(pipeline::run, json);
-        return pipeline;
+        stub.start(json);
+        return client.newWorkflowStub(TrainingPipeline.class, id);
     }
 }

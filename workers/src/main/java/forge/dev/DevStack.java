@@ -1,7 +1,10 @@
 package forge.dev;
 
+import forge.activities.SearchAttributeCheck;
 import forge.storage.EmbeddedS3;
 import forge.storage.S3Settings;
+import io.temporal.serviceclient.OperatorServiceStubs;
+import io.temporal.serviceclient.OperatorServiceStubsOptions;
 import io.temporal.testserver.TestServer;
 
 import java.io.IOException;
@@ -40,7 +43,19 @@ public final class DevStack implements AutoCloseable {
         // In-process workers find these through the AWS default chain (system properties come first).
         System.setProperty("aws.accessKeyId", ACCESS_KEY);
         System.setProperty("aws.secretAccessKey", SECRET_KEY);
+        registerSearchAttributes(port);
         return new DevStack(temporal, port, s3);
+    }
+
+    /** So that pipelines on the dev stack carry ForgeStage, ForgeState and ForgeStep from their first event. */
+    private static void registerSearchAttributes(int port) {
+        OperatorServiceStubs operator = OperatorServiceStubs.newServiceStubs(OperatorServiceStubsOptions.newBuilder()
+                .setTarget("127.0.0.1:" + port).validateAndBuildWithDefaults());
+        try {
+            SearchAttributeCheck.register(operator, "default");
+        } finally {
+            operator.shutdown();
+        }
     }
 
     public String temporalAddress() {

@@ -3,6 +3,7 @@ package forge.worker;
 import forge.activities.PipelineActivitiesImpl;
 import forge.activities.StageActivitiesImpl;
 import forge.errors.BadInputException;
+import forge.activities.StageChecksImpl;
 import forge.storage.S3Storage;
 import forge.workflow.TaskQueues;
 import forge.workflow.TrainingPipelineImpl;
@@ -44,7 +45,7 @@ public final class ForgeWorkers implements AutoCloseable {
         if (role.control()) {
             Worker control = factory.newWorker(TaskQueues.CONTROL);
             control.registerWorkflowImplementationTypes(TrainingPipelineImpl.class);
-            control.registerActivitiesImplementations(new PipelineActivitiesImpl(storage, settings.s3()));
+            control.registerActivitiesImplementations(new PipelineActivitiesImpl(storage, settings.s3(), client));
         }
         if (role.gpu()) {
             WorkerOptions gpuOptions = WorkerOptions.newBuilder()
@@ -56,11 +57,16 @@ public final class ForgeWorkers implements AutoCloseable {
                     // reaching the server meanwhile, or a long upload times the attempt out and races its successor.
                     .setAllowActivityHeartbeatDuringShutdown(true)
                     .build();
+            // The checks before a pipeline's first stage: a worker of their own with slots of its own, so a GPU
+            // worker busy with another pipeline's stage still answers them (and so proves its queue has a worker).
+            WorkerOptions checkOptions = WorkerOptions.newBuilder().setMaxConcurrentActivityExecutionSize(4).build();
             for (String queue : gpuQueues) {
                 Worker gpu = factory.newWorker(queue, gpuOptions);
                 StageActivitiesImpl impl = new StageActivitiesImpl(storage, settings.s3(), client);
                 stages.add(impl);
                 gpu.registerActivitiesImplementations(impl);
+                factory.newWorker(TaskQueues.checks(queue), checkOptions)
+                        .registerActivitiesImplementations(new StageChecksImpl(storage));
             }
         }
         factory.start();

@@ -13,15 +13,36 @@ import java.util.Set;
  * The pipeline spec: the same structure as a {@code config/*.yaml} file, received as plain JSON so that
  * {@code temporal workflow start --input @spec.json} works without Java on the caller's side.
  */
-public record PipelineSpec(String name, List<StageSpec> stages) {
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("name", "stages");
+public record PipelineSpec(String name, List<StageSpec> stages, Duration workerWait, int historyLimitEvents) {
+    private static final Set<String> TOP_LEVEL_KEYS = Set.of("name", "stages", "worker_wait_seconds",
+            "history_limit_events");
     static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofMinutes(5);
+    /**
+     * How long the checks before the first stage wait for a worker on each stage's task queue. Generous, so that a
+     * GPU pool that scales up from zero when work arrives is found; a misspelled queue fails after this long.
+     */
+    static final Duration DEFAULT_WORKER_WAIT = Duration.ofMinutes(5);
+    /**
+     * Above this many events a workflow run continues as new (DESIGN: docs/durability.md). Well under the 10,240
+     * events at which Temporal starts warning, with room for the events a rotation itself takes.
+     */
+    public static final int DEFAULT_HISTORY_LIMIT = 4_000;
+    static final int MIN_HISTORY_LIMIT = 100;
+    static final int MAX_HISTORY_LIMIT = 8_000;
 
     public PipelineSpec {
         stages = List.copyOf(stages);
         if (stages.isEmpty()) {
             throw new IllegalArgumentException("stages: the spec names no stage");
         }
+        if (historyLimitEvents < MIN_HISTORY_LIMIT || historyLimitEvents > MAX_HISTORY_LIMIT) {
+            throw new IllegalArgumentException("history_limit_events: must be between " + MIN_HISTORY_LIMIT
+                    + " and " + MAX_HISTORY_LIMIT + ", got " + historyLimitEvents);
+        }
+    }
+
+    public PipelineSpec(String name, List<StageSpec> stages) {
+        this(name, stages, DEFAULT_WORKER_WAIT, DEFAULT_HISTORY_LIMIT);
     }
 
     public StageSpec stage(String stageName) {
@@ -63,16 +84,18 @@ public record PipelineSpec(String name, List<StageSpec> stages) {
             if (!config.isObject()) {
                 throw new IllegalArgumentException("stages." + stageName + ": expected an object");
             }
-            String queue = config.hasNonNull("task_queue") ? config.get("task_queue").asText() : TaskQueues.GPU;
-            Duration heartbeat = DEFAULT_HEARTBEAT_TIMEOUT;
-            JsonNode hb = config.get("heartbeat_timeout_seconds");
-            if (hb != null) {
-                if (!hb.canConvertToLong() || hb.asLong() <= 0) {
-                    throw new IllegalArgumentException("stages." + stageName + ".heartbeat_timeout_seconds: must be a positive integer, got " + hb);
-                }
-                heartbeat = Duration.ofSeconds(hb.asLong());
+            String field = "stages." + stageName;
+            JsonNode queueNode = config.get("task_queue");
+            if (queueNode != null && !queueNode.isNull() && !queueNode.isTextual()) {
+                throw new IllegalArgumentException(field + ".task_queue: must be a string, got " + queueNode);
             }
-            stages.add(new StageSpec(stageName, config, queue, heartbeat));
+            String queue = queueNode != null && !queueNode.isNull() ? queueNode.asText() : TaskQueues.GPU;
+            Duration heartbeat = Duration.ofSeconds(SpecNumbers.positiveInteger(config, "heartbeat_timeout_seconds",
+                    DEFAULT_HEARTBEAT_TIMEOUT.toSeconds(), field));
+            Duration startToClose = Duration.ofMillis(Math.round(3_600_000 * SpecNumbers.positive(config,
+                    "start_to_close_hours", StageSpec.DEFAULT_START_TO_CLOSE.toHours(), field)));
+            StageRetry retry = StageRetry.parse(config.get("retry"), field + ".retry");
+            stages.add(new StageSpec(stageName, config, queue, heartbeat, startToClose, retry));
         }
         StageSpec first = stages.isEmpty() ? null : stages.get(0);
         if (first != null && !first.name().equals(Stages.PRETRAIN) && !first.config().hasNonNull("init_from")) {
@@ -85,7 +108,10 @@ public record PipelineSpec(String name, List<StageSpec> stages) {
         requirePolicy(stages, Stages.DPO);
         requireGrpoRewardModel(stages);
         String name = root.hasNonNull("name") ? root.get("name").asText() : "pipeline";
-        return new PipelineSpec(name, stages);
+        Duration workerWait = Duration.ofSeconds(SpecNumbers.positiveInteger(root, "worker_wait_seconds",
+                DEFAULT_WORKER_WAIT.toSeconds(), ""));
+        long limit = SpecNumbers.positiveInteger(root, "history_limit_events", DEFAULT_HISTORY_LIMIT, "");
+        return new PipelineSpec(name, stages, workerWait, (int) Math.min(limit, Integer.MAX_VALUE));
     }
 
     /** GRPO and DPO start from the SFT policy: this spec's sft stage, or the checkpoint init_from names. */

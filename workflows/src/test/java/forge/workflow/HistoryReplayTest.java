@@ -15,12 +15,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Histories captured from real runs of every released workflow shape (see HistoryCapture in the test module) must
- * replay against today's code: a change that would break running pipelines fails here, not in production.
+ * Histories of every released workflow shape must replay against today's code: those from before the workflow retried
+ * stages itself, captured from real runs (HistoryCapture in the test module), and those of the durable shape
+ * (DurableHistoryCapture). A change that would break running pipelines fails here, not in production.
  */
 class HistoryReplayTest {
     @ParameterizedTest
-    @ValueSource(strings = {"completed", "paused-resumed", "cancelled", "bad-config", "three-stages", "four-stages", "retried"})
+    @ValueSource(strings = {"completed", "paused-resumed", "cancelled", "bad-config", "three-stages", "four-stages", "retried",
+            "durable-retried", "durable-paused-resumed", "durable-continued-as-new", "durable-continued-run", "durable-bad-spec"})
     void releasedHistoriesReplay(String name) throws Exception {
         WorkflowReplayer.replayWorkflowExecutionFromResource("histories/" + name + ".json", TrainingPipelineImpl.class);
     }
@@ -40,11 +42,11 @@ class HistoryReplayTest {
     /** A careless edit: the summary activity now runs before the stage, which reorders the history's commands. */
     public static class PublishesBeforeTraining implements TrainingPipeline {
         @Override
-        public PipelineResult run(JsonNode spec) {
+        public PipelineResult run(JsonNode spec, PipelineCarry carried) {
             Workflow.newActivityStub(PipelineActivities.class, ActivityOptions.newBuilder()
                     .setTaskQueue(TaskQueues.CONTROL).setStartToCloseTimeout(Duration.ofMinutes(1)).build())
                     .publishSummary(new PipelineResult("x", PipelineState.RUNNING, 0, null, Map.of()));
-            return new TrainingPipelineImpl().run(spec);
+            return new TrainingPipelineImpl().run(spec, carried);
         }
 
         @Override

@@ -4,13 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.temporal.activity.Activity;
 import io.temporal.client.ActivityCompletionException;
-import io.temporal.client.WorkflowClient;
 import io.temporal.client.WorkflowFailedException;
-import io.temporal.client.WorkflowOptions;
 import io.temporal.client.WorkflowStub;
 import io.temporal.failure.ApplicationFailure;
 import io.temporal.testing.TestWorkflowEnvironment;
-import io.temporal.worker.Worker;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,23 +28,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * test server, with a stage activity that counts steps and honours cancellation as the real one does.
  */
 class TrainingPipelineTest {
+    private PipelineEnv envs;
     private TestWorkflowEnvironment env;
     private CountingStage stage;
 
     @BeforeEach
     void setUp() {
-        env = TestWorkflowEnvironment.newInstance();
         stage = new CountingStage();
-        env.newWorker(TaskQueues.CONTROL).registerWorkflowImplementationTypes(TrainingPipelineImpl.class);
-        env.newWorker(TaskQueues.CONTROL).registerActivitiesImplementations((PipelineActivities) r -> "s3://test/summary.json");
-        Worker gpu = env.newWorker(TaskQueues.GPU);
-        gpu.registerActivitiesImplementations(stage);
-        env.start();
+        envs = new PipelineEnv(stage);
+        env = envs.env;
     }
 
     @AfterEach
     void tearDown() {
-        env.close();
+        envs.close();
     }
 
     @Test
@@ -80,6 +74,7 @@ class TrainingPipelineTest {
         assertTrue(failure.getOriginalMessage().contains("stagse"), failure.getOriginalMessage());
         assertTrue(failure.isNonRetryable());
         assertEquals(0, stage.attempts.get());
+        assertEquals(List.of(), envs.control.calls, "a spec the workflow cannot parse is not checked further");
     }
 
     @Test
@@ -182,11 +177,8 @@ class TrainingPipelineTest {
     }
 
     private TrainingPipeline start(String id, JsonNode spec) {
-        WorkflowClient client = env.getWorkflowClient();
-        TrainingPipeline p = client.newWorkflowStub(TrainingPipeline.class,
-                WorkflowOptions.newBuilder().setWorkflowId(id).setTaskQueue(TaskQueues.CONTROL).build());
-        WorkflowClient.start(p::run, spec);
-        return p;
+        envs.start(id, spec);
+        return envs.pipeline(id);
     }
 
     private static JsonNode spec(long steps) throws Exception {
