@@ -40,6 +40,10 @@ public final class SearchAttributeCheck {
                 OperatorServiceStubsOptions.newBuilder(client.getWorkflowServiceStubs().getOptions())
                         // The options name the target the channel was made for; the channel replaces it.
                         .setTarget(null)
+                        // TLS is the channel's already; the builder refuses both a channel and an SSL context.
+                        .setSslContext(null)
+                        .setEnableHttps(false)
+                        .setChannelInitializer(null)
                         .setChannel(client.getWorkflowServiceStubs().getRawChannel())
                         .validateAndBuildWithDefaults());
     }

@@ -48,17 +48,23 @@ class SharedWorkerPoolTest {
         }
     }
 
+    /** The pretrain stage's activity, not the checks before it, which run on their own queue and take no slot. */
     private static Interval stageInterval(TestStack stack, String runId) {
         Instant scheduled = null;
         Instant started = null;
         Instant completed = null;
+        long stageEvent = -1;
         for (HistoryEvent e : stack.client.fetchHistory(runId).getHistory().getEventsList()) {
             Instant t = Instant.ofEpochSecond(e.getEventTime().getSeconds(), e.getEventTime().getNanos());
-            if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && scheduled == null) {
+            if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && stageEvent < 0
+                    && e.getActivityTaskScheduledEventAttributes().getActivityType().getName().equals("Pretrain")) {
+                stageEvent = e.getEventId();
                 scheduled = t;
-            } else if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && started == null) {
+            } else if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && started == null
+                    && e.getActivityTaskStartedEventAttributes().getScheduledEventId() == stageEvent) {
                 started = t;
-            } else if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && completed == null) {
+            } else if (e.getEventType() == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED && completed == null
+                    && e.getActivityTaskCompletedEventAttributes().getScheduledEventId() == stageEvent) {
                 completed = t;
             }
         }
