@@ -237,9 +237,13 @@ class StopCheckpointTest {
         // From the pause request on, no manifest reaches S3: the stop checkpoint cannot commit.
         proxy.schedule(FaultyS3Proxy.Fault.HTTP_500, "PUT",
                 Pattern.compile("/failing-stop/pretrain/[^/]+/" + Pattern.quote(Manifest.FILE_NAME) + "$"), 1000);
-        run.signal("pause");
-        assertEquals("PAUSED", run.getResult(2, TimeUnit.MINUTES, String.class),
-                "a failed stop checkpoint is no reason to fail the run");
+        // Each commit waits a second before its manifest, so the stage cannot reach final/ (on a quiet machine the
+        // tiny model trains its 240 steps in under a second) before the heartbeat brings it the pause request.
+        try (AutoCloseable slow = CommitPauses.override(0, 1000)) {
+            run.signal("pause");
+            assertEquals("PAUSED", run.getResult(2, TimeUnit.MINUTES, String.class),
+                    "a failed stop checkpoint is no reason to fail the run");
+        }
         LoadedCheckpoint last = store("failing-stop").latest().orElseThrow();
         assertTrue(last.step() >= CHECKPOINT_EVERY && last.step() % CHECKPOINT_EVERY == 0, "the last committed checkpoint: " + last.uri());
         assertResumesToTheUninterruptedResult("failing-stop");
