@@ -176,12 +176,22 @@ public final class ChatEncoder {
     }
 
     /**
+     * The id that closes an assistant turn, where generation stops and a reply's tokens end: {@code <|end|>} for
+     * Forge's tokenizers, the checkpoint's chat template's own end-of-turn token for a pretrained one.
+     */
+    public static int endOfTurn(Tokenizer tok) {
+        TemplateChat template = tok instanceof forge.tokenizer.PretrainedTokenizer p && p.config().chatTemplate() != null
+                ? TemplateChat.of(tok) : null;
+        return template != null ? template.endOfTurn() : tok.id(SpecialToken.END_OF_TURN);
+    }
+
+    /**
      * The reply text in a generated sequence: the ids after the first {@code promptLength}, up to (not including)
      * the first {@code <|end|>} or {@code <|endoftext|>}, decoded without special tokens.
      */
     public static String reply(Tokenizer tok, int[] generated, int promptLength) {
         int end = promptLength;
-        int eot = tok.id(SpecialToken.END_OF_TURN);
+        int eot = endOfTurn(tok);
         int eos = tok.id(SpecialToken.END_OF_TEXT);
         while (end < generated.length && generated[end] != eot && generated[end] != eos) {
             end++;

@@ -64,6 +64,30 @@ final class TemplateChat {
         return template.render(vars);
     }
 
+    /**
+     * The token the template closes an assistant turn with: the first special token it renders after a reply
+     * (ChatML's {@code <|im_end|>}, Llama 3's {@code <|eot_id|>}, Llama 2's {@code </s>}). That is where a reply
+     * ends, which is not always eos: Qwen2.5 base models say eos is {@code <|endoftext|>}. Falls back to eos when the
+     * template renders no special token there (or refuses the probe conversation).
+     */
+    int endOfTurn() {
+        String marker = "\u0001forge-reply\u0001";
+        try {
+            String text = render(List.of(Turn.user("hi"), Turn.assistant(marker)), false);
+            int at = text.indexOf(marker);
+            if (at >= 0) {
+                for (int id : tok.encodeWithSpecials(text.substring(at + marker.length()), null)) {
+                    if (tok.isSpecial(id)) {
+                        return id;
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            // A template that needs another shape of conversation (raise_exception): eos is the best we know.
+        }
+        return tok.id(forge.tokenizer.SpecialToken.END_OF_TURN);
+    }
+
     int[] prompt(List<Turn> context) {
         return tok.encodeWithSpecials(render(context, true), null);
     }

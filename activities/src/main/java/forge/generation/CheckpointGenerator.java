@@ -171,7 +171,7 @@ public final class CheckpointGenerator implements AutoCloseable {
         if (samples < 1) {
             throw BadInputException.field("generate.samples", "must be >= 1, got " + samples);
         }
-        int stop = tokenizer.id(chat ? SpecialToken.END_OF_TURN : SpecialToken.END_OF_TEXT);
+        int stop = chat ? ChatEncoder.endOfTurn(tokenizer) : tokenizer.id(SpecialToken.END_OF_TEXT);
         GenerationOptions o = new GenerationOptions(opts.maxNewTokens(), opts.temperature(), opts.topK(), opts.topP(),
                 stop, opts.useKvCache());
         int room = promptRoom(o.maxNewTokens());

@@ -109,7 +109,9 @@ public final class HfExport {
     /**
      * Token ids for the configs. Forge's tokenizers: documents end with &lt;|endoftext|&gt;, replies with
      * &lt;|end|&gt;, and the pipeline's generation stops at either, so transformers' must too. A pretrained one:
-     * its own bos/eos/pad from tokenizer_config.json.
+     * its own bos/pad from tokenizer_config.json (pad falling back to eos, as in transformers), and as eos the chat
+     * template's end-of-turn token, where the pipeline stops, then the tokenizer's eos when that differs (Qwen2.5
+     * base: {@code <|im_end|>} and {@code <|endoftext|>}).
      */
     private record Ids(int bos, int[] eos, int pad) {
         static Ids of(Tokenizer tok) {
@@ -118,7 +120,9 @@ public final class HfExport {
                 int eos = p.tokenId(c.eosToken());
                 int bos = p.tokenId(c.bosToken());
                 int pad = c.padToken() != null ? p.tokenId(c.padToken()) : eos;
-                return new Ids(bos >= 0 ? bos : eos, new int[] {eos}, pad);
+                int eot = c.chatTemplate() != null ? forge.chat.ChatEncoder.endOfTurn(p) : eos;
+                int[] stops = eot == eos || eos < 0 ? new int[] {eot} : new int[] {eot, eos};
+                return new Ids(bos >= 0 ? bos : eos, stops, pad);
             }
             return new Ids(tok.id(SpecialToken.END_OF_TEXT),
                     new int[] {tok.id(SpecialToken.END_OF_TURN), tok.id(SpecialToken.END_OF_TEXT)},

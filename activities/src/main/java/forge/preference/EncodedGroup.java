@@ -1,18 +1,17 @@
 package forge.preference;
 
-import forge.tokenizer.SpecialToken;
-
 import java.util.Arrays;
 import java.util.List;
 
 /**
  * A {@link PreferenceGroup} as token ids: one sequence per response,
  * {@code [<|system|>s<|end|>] <|user|>u<|end|> ... <|assistant|> response <|end|>}, and the pairs as indexes into
- * {@code sequences}. Every sequence ends with {@code <|end|>}, where the reward is read. All sequences of a group
- * share the same (possibly left-truncated) prompt. {@link #sequences()} hands out the stored arrays: do not modify
- * them ({@link #sequence(int)} gives a copy).
+ * {@code sequences}. Every sequence ends with the end-of-turn token, where the reward is read. All sequences of a group
+ * share the same (possibly left-truncated) prompt, its first {@code promptLength} tokens; the reply follows (a
+ * pretrained checkpoint's chat template marks turns with its own tokens, so the boundary is kept rather than looked
+ * for). {@link #sequences()} hands out the stored arrays: do not modify them ({@link #sequence(int)} gives a copy).
  */
-public record EncodedGroup(List<int[]> sequences, List<PreferenceGroup.Pair> pairs) {
+public record EncodedGroup(List<int[]> sequences, List<PreferenceGroup.Pair> pairs, int promptLength) {
     public EncodedGroup {
         sequences = sequences.stream().map(int[]::clone).toList();
         pairs = List.copyOf(pairs);
@@ -20,8 +19,9 @@ public record EncodedGroup(List<int[]> sequences, List<PreferenceGroup.Pair> pai
             throw new IllegalArgumentException("an encoded group needs at least two sequences and one pair");
         }
         for (int[] s : sequences) {
-            if (s.length < 2 || s[s.length - 1] != SpecialToken.END_OF_TURN.id()) {
-                throw new IllegalArgumentException("every sequence must end with <|end|> after at least one token");
+            if (promptLength < 1 || s.length <= promptLength) {
+                throw new IllegalArgumentException("every sequence must hold the " + promptLength
+                        + "-token prompt (at least one token) and a reply after it, got " + s.length + " tokens");
             }
         }
         for (PreferenceGroup.Pair p : pairs) {
@@ -44,7 +44,8 @@ public record EncodedGroup(List<int[]> sequences, List<PreferenceGroup.Pair> pai
 
     @Override
     public boolean equals(Object o) {
-        if (!(o instanceof EncodedGroup g) || g.sequences.size() != sequences.size() || !g.pairs.equals(pairs)) {
+        if (!(o instanceof EncodedGroup g) || g.sequences.size() != sequences.size() || !g.pairs.equals(pairs)
+                || g.promptLength != promptLength) {
             return false;
         }
         for (int i = 0; i < sequences.size(); i++) {

@@ -8,10 +8,12 @@ import java.util.Arrays;
  *
  * <ul>
  *   <li>{@code sequences}: token ids of one response each (prompt, {@code <|assistant|>}, reply, {@code <|end|>}),
- *       left-aligned and padded with PAD. Each distinct response of a group is one row, however many pairs it is in
+ *       left-aligned and padded with the tokenizer's pad id. Each distinct response of a group is one row, however many pairs it is in
  *       (a ranked group of K gives K rows and K(K-1)/2 pairs). The row count varies from batch to batch.</li>
- *   <li>{@code lastIndex}: per row, the column of its last non-padding token, the closing {@code <|end|>}: read the
- *       scalar reward there. A causal model's output there does not depend on the padding after it.</li>
+ *   <li>{@code lastIndex}: per row, the column of its last token, the closing end-of-turn token. The scalar reward
+ *       is read at {@link #scoreIndex}, the last non-pad token, which is the same column unless the end-of-turn token
+ *       is the pad token too. A causal model's output there does not depend on the padding after it.</li>
+ *   <li>{@code replyStart}: per row, the column of its reply's first token (the prompt is before it).</li>
  *   <li>{@code chosenRow}, {@code rejectedRow}: per pair, the rows of the preferred and the other response.</li>
  *   <li>{@code margin}: per pair, how strongly it is preferred (&gt;= 0; 0 where the data gives none), for
  *       {@code -log sigmoid(r_chosen - r_rejected - margin)}.</li>
@@ -19,15 +21,16 @@ import java.util.Arrays;
  *       {@link #pairWeights()}.</li>
  * </ul>
  */
-public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] lastIndex, int[] chosenRow,
-                              int[] rejectedRow, float[] margin, int[] pairGroup, int groups) {
+public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] lastIndex, int[] replyStart,
+                              int[] chosenRow, int[] rejectedRow, float[] margin, int[] pairGroup, int groups) {
     public PreferenceBatch {
         if (rows < 1 || blockSize < 1 || groups < 1) {
             throw new IllegalArgumentException("batch " + rows + " x " + blockSize + " of " + groups
                     + " groups is empty");
         }
-        if (sequences.length != (long) rows * blockSize || lastIndex.length != rows) {
-            throw new IllegalArgumentException("sequences must hold rows x blockSize entries, lastIndex one per row");
+        if (sequences.length != (long) rows * blockSize || lastIndex.length != rows || replyStart.length != rows) {
+            throw new IllegalArgumentException("sequences must hold rows x blockSize entries, lastIndex and replyStart "
+                    + "one per row");
         }
         int p = chosenRow.length;
         if (p < 1 || rejectedRow.length != p || margin.length != p || pairGroup.length != p) {
@@ -38,6 +41,10 @@ public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] l
             if (lastIndex[i] < 0 || lastIndex[i] >= blockSize) {
                 throw new IllegalArgumentException("lastIndex[" + i + "] = " + lastIndex[i] + " is outside 0.."
                         + (blockSize - 1));
+            }
+            if (replyStart[i] < 1 || replyStart[i] > lastIndex[i]) {
+                throw new IllegalArgumentException("replyStart[" + i + "] = " + replyStart[i] + " is outside 1.."
+                        + lastIndex[i]);
             }
         }
         for (int i = 0; i < p; i++) {
@@ -68,6 +75,29 @@ public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] l
         return w;
     }
 
+    /**
+     * Per row, where a reward model reads its score: the last token that is not {@code pad}, as transformers'
+     * {@code ...ForSequenceClassification} finds it with config.json's pad_token_id. When a checkpoint has no pad
+     * token, pad is eos, and the score is read before the reply's closing eos, in training and in an exported model
+     * alike.
+     */
+    public int[] scoreIndex(int pad) {
+        int[] out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            out[r] = lastNonPad(sequences, r * blockSize, lastIndex[r] + 1, pad);
+        }
+        return out;
+    }
+
+    /** The index (from {@code from}) of the last of {@code length} ids that is not {@code pad}; 0 if all are. */
+    public static int lastNonPad(long[] ids, int from, int length, long pad) {
+        int i = length - 1;
+        while (i > 0 && ids[from + i] == pad) {
+            i--;
+        }
+        return i;
+    }
+
     /** The longest row's used width (last index + 1). */
     public int usedWidth() {
         int used = 1;
@@ -93,7 +123,8 @@ public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] l
         for (int r = 0; r < rows; r++) {
             System.arraycopy(sequences, r * blockSize, seq, r * width, width);
         }
-        return new PreferenceBatch(rows, width, seq, lastIndex, chosenRow, rejectedRow, margin, pairGroup, groups);
+        return new PreferenceBatch(rows, width, seq, lastIndex, replyStart, chosenRow, rejectedRow, margin, pairGroup,
+                groups);
     }
 
     /** Content equality, which is what exact resume relies on. */
@@ -101,6 +132,7 @@ public record PreferenceBatch(int rows, int blockSize, long[] sequences, int[] l
     public boolean equals(Object o) {
         return o instanceof PreferenceBatch b && b.rows == rows && b.blockSize == blockSize && b.groups == groups
                 && Arrays.equals(b.sequences, sequences) && Arrays.equals(b.lastIndex, lastIndex)
+                && Arrays.equals(b.replyStart, replyStart)
                 && Arrays.equals(b.chosenRow, chosenRow) && Arrays.equals(b.rejectedRow, rejectedRow)
                 && Arrays.equals(b.margin, margin) && Arrays.equals(b.pairGroup, pairGroup);
     }

@@ -25,9 +25,15 @@ public final class PreferenceBatchSampler {
 
     private final List<EncodedGroup> groups;
     private final int blockSize;
+    private final int pad;
 
-
+    /** Padding with Forge's own {@link SpecialToken#PAD}. */
     public PreferenceBatchSampler(List<EncodedGroup> groups, int blockSize, long seed) {
+        this(groups, blockSize, seed, SpecialToken.PAD.id());
+    }
+
+    /** @param pad the tokenizer's pad id ({@code tokenizer.id(SpecialToken.PAD)}), what rows are padded with */
+    public PreferenceBatchSampler(List<EncodedGroup> groups, int blockSize, long seed, int pad) {
         if (blockSize < 1) {
             throw BadInputException.field("model.block_size", "must be >= 1, got " + blockSize);
         }
@@ -43,6 +49,7 @@ public final class PreferenceBatchSampler {
         }
         this.groups = List.copyOf(groups);
         this.blockSize = blockSize;
+        this.pad = pad;
         this.order = new EpochOrder(this.groups.size(), seed, EPOCH);
     }
 
@@ -103,8 +110,9 @@ public final class PreferenceBatchSampler {
             throw new IllegalArgumentException("a batch of " + rows + " rows x " + blockSize + " is too large");
         }
         long[] seq = new long[rows * blockSize];
-        Arrays.fill(seq, SpecialToken.PAD.id());
+        Arrays.fill(seq, pad);
         int[] last = new int[rows];
+        int[] replyStart = new int[rows];
         int[] chosen = new int[pairs];
         int[] rejected = new int[pairs];
         float[] margin = new float[pairs];
@@ -120,6 +128,7 @@ public final class PreferenceBatchSampler {
                     seq[at + t] = s[t];
                 }
                 last[row] = s.length - 1;
+                replyStart[row] = g.promptLength();
                 row++;
             }
             for (PreferenceGroup.Pair p : g.pairs()) {
@@ -130,7 +139,7 @@ public final class PreferenceBatchSampler {
                 pair++;
             }
         }
-        return new PreferenceBatch(rows, blockSize, seq, last, chosen, rejected, margin, pairGroup, picked.size());
+        return new PreferenceBatch(rows, blockSize, seq, last, replyStart, chosen, rejected, margin, pairGroup, picked.size());
     }
 
     private static void requireGroups(int groupsPerBatch) {

@@ -3,7 +3,6 @@ package forge.preference;
 import forge.chat.ChatEncoder;
 import forge.chat.TruncationPolicy;
 import forge.errors.BadInputException;
-import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,6 +35,7 @@ public final class PreferenceEncoder {
     private final Tokenizer tok;
     private final int blockSize;
     private final TruncationPolicy policy;
+    private final int endOfTurn;
 
     /**
      * @param groups          the groups kept, in input order
@@ -62,6 +62,7 @@ public final class PreferenceEncoder {
         this.tok = tok;
         this.blockSize = blockSize;
         this.policy = policy == null ? TruncationPolicy.DEFAULT : policy;
+        this.endOfTurn = ChatEncoder.endOfTurn(tok);
     }
 
     public int blockSize() {
@@ -79,7 +80,7 @@ public final class PreferenceEncoder {
         for (String r : g.responses()) {
             seqs.add(concat(prompt, reply(r)));
         }
-        return new EncodedGroup(seqs, g.pairs());
+        return new EncodedGroup(seqs, g.pairs(), prompt.length);
     }
 
     /**
@@ -157,7 +158,7 @@ public final class PreferenceEncoder {
             for (PreferenceGroup.Pair p : fitting) {
                 pairs.add(new PreferenceGroup.Pair(newIndex[p.chosen()], newIndex[p.rejected()], p.margin()));
             }
-            kept.add(new EncodedGroup(seqs, pairs));
+            kept.add(new EncodedGroup(seqs, pairs, context.length));
         }
         if (truncated > 0 || skippedPairs > 0) {
             log.info("{}: {} of {} preference groups had their prompt truncated from the left; {} pairs dropped as "
@@ -185,11 +186,14 @@ public final class PreferenceEncoder {
         return ChatEncoder.prompt(tok, g.prompt(), Integer.MAX_VALUE);
     }
 
-    /** The response's ids then {@code <|end|>}; the {@code <|assistant|>} before it ends the prompt. */
+    /**
+     * The response's ids then the end-of-turn token ({@code <|end|>}, or the checkpoint's chat template's own): what
+     * the policy generates up to its stop token. The generation prompt before it ends the prompt.
+     */
     private int[] reply(String response) {
         int[] ids = tok.encode(response);
         int[] out = Arrays.copyOf(ids, ids.length + 1);
-        out[ids.length] = tok.id(SpecialToken.END_OF_TURN);
+        out[ids.length] = endOfTurn;
         return out;
     }
 

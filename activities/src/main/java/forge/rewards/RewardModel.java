@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * A frozen reward model scoring the policy's own token sequences (prompt then reply), read at each sequence's last
- * token and normalised with the reward stage's held-out statistics: what PPO optimises and GRPO can weigh in.
+ * non-pad token (as the reward stage trained it and as transformers reads an exported seq-cls model) and normalised with the reward stage's held-out statistics: what PPO optimises and GRPO can weigh in.
  */
 public final class RewardModel {
     private static final int ROWS = 64;
@@ -20,6 +20,7 @@ public final class RewardModel {
     private final NDManager manager;
     private final int pad;
 
+    /** @param pad the tokenizer's pad id ({@code tokenizer.id(SpecialToken.PAD)}) */
     public RewardModel(Gpt model, RewardStats stats, NDManager manager, int pad) {
         this.model = model;
         this.stats = stats;
@@ -43,7 +44,7 @@ public final class RewardModel {
         return pad;
     }
 
-    /** Normalised scores of whole sequences, read at each one's last token, in batches of up to 64. */
+    /** Normalised scores of whole sequences, read at each one's last non-pad token, in batches of up to 64. */
     public double[] normalised(List<int[]> seqs) {
         double[] out = new double[seqs.size()];
         for (int lo = 0; lo < seqs.size(); lo += ROWS) {
@@ -52,7 +53,12 @@ public final class RewardModel {
             try (NDScope scope = new NDScope()) {
                 float[] s = model.scores(RolloutBatch.padded(manager, chunk, w, pad), false).toFloatArray();
                 for (int r = 0; r < chunk.size(); r++) {
-                    out[lo + r] = stats.normalise(s[r * w + chunk.get(r).length - 1]);
+                    int[] seq = chunk.get(r);
+                    int last = seq.length - 1;
+                    while (last > 0 && seq[last] == pad) {
+                        last--;
+                    }
+                    out[lo + r] = stats.normalise(s[r * w + last]);
                 }
             }
         }

@@ -337,6 +337,11 @@ public final class PretrainedTokenizer implements Tokenizer {
         return tokens[id];
     }
 
+    /** Whether an id is one of the checkpoint's special added tokens (decoding with skipSpecial drops it). */
+    public boolean isSpecial(int id) {
+        return id >= 0 && id < special.length && special[id];
+    }
+
     @Override
     public String type() {
         return "pretrained";

@@ -6,7 +6,6 @@ import ai.djl.nn.Activation;
 import forge.preference.PreferenceBatch;
 import forge.rollout.TokenLogProbs;
 import forge.tensor.EngineArrays;
-import forge.tokenizer.SpecialToken;
 
 /**
  * DPO's objective in pieces (Rafailov et al. 2023; IPO, Azar et al. 2023), each alone so that it is checked against
@@ -29,21 +28,17 @@ final class DpoLoss {
     private DpoLoss() {}
 
     /**
-     * Per action (B, W−1): 1 on the reply's tokens (after the row's last {@code <|assistant|>}, through its closing
-     * {@code <|end|>}), 0 on the prompt and padding. Action j predicts token j + 1.
+     * Per action (B, W−1): 1 on the reply's tokens (from the row's {@code replyStart}, after the chat template's
+     * generation prompt, through its closing end-of-turn token), 0 on the prompt and padding. Action j predicts
+     * token j + 1.
      */
     static float[] replyMask(PreferenceBatch b) {
         int w = b.blockSize();
         float[] mask = new float[b.rows() * (w - 1)];
-        long assistant = SpecialToken.ASSISTANT.id();
         for (int r = 0; r < b.rows(); r++) {
             int last = b.lastIndex()[r];
-            int start = last;
-            while (start > 0 && b.sequences()[r * w + start] != assistant) {
-                start--;
-            }
-            // Tokens start+1 .. last are the reply; they are predicted by actions start .. last−1.
-            for (int j = start; j < last; j++) {
+            // Tokens replyStart .. last are the reply; they are predicted by actions replyStart−1 .. last−1.
+            for (int j = b.replyStart()[r] - 1; j < last; j++) {
                 mask[r * (w - 1) + j] = 1;
             }
         }

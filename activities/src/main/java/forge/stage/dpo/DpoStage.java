@@ -117,8 +117,9 @@ public final class DpoStage {
             throw BadInputException.field("data.sources", "left " + train.size() + " training and " + validation.size()
                     + " validation prompts with comparisons; DPO needs both");
         }
-        PreferenceBatchSampler sampler = new PreferenceBatchSampler(train, blockSize, cfg.seed());
-        List<PreferenceBatch> valBatches = new PreferenceBatchSampler(validation, blockSize, cfg.seed())
+        int pad = tokenizer.id(SpecialToken.PAD);
+        PreferenceBatchSampler sampler = new PreferenceBatchSampler(train, blockSize, cfg.seed(), pad);
+        List<PreferenceBatch> valBatches = new PreferenceBatchSampler(validation, blockSize, cfg.seed(), pad)
                 .sequential(cfg.train().batchSize());
         if (valBatches.size() > cfg.eval().batches()) {
             valBatches = valBatches.subList(0, cfg.eval().batches());
@@ -132,7 +133,7 @@ public final class DpoStage {
             parent.loadInto(reference);
             reference.freeze(name -> true);
             HeldOutAnswers heldOut = questions.isEmpty() ? null : new HeldOutAnswers(questions, cfg.rollout(),
-                    tokenizer.id(SpecialToken.END_OF_TURN), tokenizer, world, manager);
+                    ChatEncoder.endOfTurn(tokenizer), tokenizer, world, manager);
             try (AdamW optimizer = new AdamW(manager, policy.trainableParameters(), cfg.optimizer())) {
                 DpoTask task = new DpoTask(cfg, policy, reference, manager, sampler, valBatches, heldOut);
                 TrainState state;

@@ -124,7 +124,7 @@ public final class GrpoStage {
                 reward.addScoreHead(cfg.seed());
                 rewardParent.loadInto(reward);
                 rewardModel = new RewardModel(reward, RewardStats.of(rewardParent.checkpoint()), manager,
-                        tokenizer.id(SpecialToken.END_OF_TURN));
+                        tokenizer.id(SpecialToken.PAD));
             }
             // Custom verifiers are loaded here: a missing class stops the stage before it trains.
             Rewards rewards = Rewards.build(cfg.rewards(), rewardModel);

@@ -19,7 +19,6 @@ import forge.rollout.PolicyGradient;
 import forge.rollout.RolloutBatch;
 import forge.rollout.TokenLogProbs;
 import forge.tensor.HostTensor;
-import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.ParentModel;
 import forge.train.TrainingLoop;
@@ -100,7 +99,7 @@ final class GrpoTask implements TrainingLoop.IterationTask {
         this.train = train;
         this.world = world;
         this.metrics = metrics;
-        this.stopToken = tokenizer.id(SpecialToken.END_OF_TURN);
+        this.stopToken = ChatEncoder.endOfTurn(tokenizer);
         this.heldOut = new HeldOutAnswers(validation.subList(0, Math.min(validation.size(), cfg.evalPrompts())),
                 cfg.rollout(), stopToken, tokenizer, world, models.manager());
         this.order = new EpochOrder(train.size(), cfg.seed(), 0x6790);

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import forge.chat.ChatEncoder;
 import forge.data.EpochOrder;
 import forge.data.Seeds;
 import forge.demo.DemoWorld;
@@ -140,9 +141,9 @@ final class PpoTask implements TrainingLoop.IterationTask {
         this.kl = new KlController(saved.getOrDefault("klCoef", cfg.kl().coef()), cfg.kl().adaptive(),
                 cfg.kl().target(), cfg.kl().horizon());
         this.order = new EpochOrder(train.size(), cfg.seed(), 0x9907);
-        this.stopToken = tokenizer.id(SpecialToken.END_OF_TURN);
+        this.stopToken = ChatEncoder.endOfTurn(tokenizer);
         this.heldOut = new HeldOutAnswers(this.validation, cfg.rollout(), stopToken, tokenizer, world, models.manager);
-        this.rewardModel = new RewardModel(models.reward, stats, models.manager, stopToken);
+        this.rewardModel = new RewardModel(models.reward, stats, models.manager, tokenizer.id(SpecialToken.PAD));
         this.hackingWarnings = saved.getOrDefault("hackingWarnings", 0.0);
         start.putAll(saved);
     }

@@ -26,6 +26,7 @@ import forge.preference.PreferenceEncoder;
 import forge.preference.PreferenceGroup;
 import forge.preference.PreferenceSplit;
 import forge.tensor.EngineArrays;
+import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
 import forge.train.ParentModel;
@@ -124,8 +125,9 @@ public final class RewardStage {
             throw BadInputException.field("data.sources", "left " + train.size() + " training and " + validation.size()
                     + " validation prompts with comparisons; reward modeling needs both");
         }
-        PreferenceBatchSampler sampler = new PreferenceBatchSampler(train, blockSize, cfg.seed());
-        List<PreferenceBatch> valBatches = new PreferenceBatchSampler(validation, blockSize, cfg.seed())
+        int pad = tokenizer.id(SpecialToken.PAD);
+        PreferenceBatchSampler sampler = new PreferenceBatchSampler(train, blockSize, cfg.seed(), pad);
+        List<PreferenceBatch> valBatches = new PreferenceBatchSampler(validation, blockSize, cfg.seed(), pad)
                 .sequential(cfg.train().batchSize());
         if (valBatches.size() > cfg.eval().batches()) {
             valBatches = valBatches.subList(0, cfg.eval().batches());
@@ -222,11 +224,12 @@ public final class RewardStage {
             return new TrainingLoop.StepLoss(lossSum, tokens);
         }
 
-        /** (rows,) the score head at each row's last token. */
+        /** (rows,) the score head at each row's last non-pad token, where an exported seq-cls model reads it. */
         NDArray rewards(PreferenceBatch b, boolean training) {
             NDArray x = manager.create(b.sequences(), new Shape(b.rows(), b.blockSize()));
             NDArray scores = model.scores(x, training);                                      // (N, T)
-            return scores.gather(indices(b.lastIndex(), new Shape(b.rows(), 1)), 1).squeeze(1);  // (N,)
+            int[] at = b.scoreIndex(tokenizer.id(SpecialToken.PAD));
+            return scores.gather(indices(at, new Shape(b.rows(), 1)), 1).squeeze(1);         // (N,)
         }
 
         NDArray pairLossSum(NDArray rewards, PreferenceBatch b) {
@@ -358,8 +361,8 @@ public final class RewardStage {
             if (encoded.groups().isEmpty() || encoded.groups().get(0).sequences().size() != text.responses().size()) {
                 return null;
             }
-            PreferenceBatch b = new PreferenceBatchSampler(encoded.groups(), model.config().blockSize(), cfg.seed())
-                    .sequential(1).get(0);
+            PreferenceBatch b = new PreferenceBatchSampler(encoded.groups(), model.config().blockSize(), cfg.seed(),
+                    tokenizer.id(SpecialToken.PAD)).sequential(1).get(0);
             try (NDScope scope = new NDScope()) {
                 return rewards(b.narrowed(b.usedWidth()), false).toFloatArray();
             }

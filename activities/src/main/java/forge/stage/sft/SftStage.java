@@ -315,7 +315,7 @@ public final class SftStage {
                 int[] prompt = ChatEncoder.prompt(tokenizer, prompts.get(i), block - 1);
                 int maxNew = Math.min(s.maxNewTokens(), block - prompt.length);
                 int[] generated = model.generate(prompt, new GenerationOptions(maxNew, s.temperature(),
-                        s.topK(), 1.0, tokenizer.id(SpecialToken.END_OF_TURN), true),
+                        s.topK(), 1.0, ChatEncoder.endOfTurn(tokenizer), true),
                         TrainingLoop.stepSeed(cfg.seed(), -1 - i));
                 String cropped = prompt.length < full.length ? " [prompt cropped to its last " + prompt.length
                         + " tokens]" : "";
@@ -377,7 +377,7 @@ public final class SftStage {
                     encoded.add(p);
                     byLength.computeIfAbsent(p.length, k -> new ArrayList<>()).add(i);
                 }
-                var opts = new GenerationOptions(maxNew, 0, 0, 1, tokenizer.id(SpecialToken.END_OF_TURN), true);
+                var opts = new GenerationOptions(maxNew, 0, 0, 1, ChatEncoder.endOfTurn(tokenizer), true);
                 for (List<Integer> group : byLength.values()) {
                     int[][] batch = group.stream().map(encoded::get).toArray(int[][]::new);
                     int[][] out = model.generateBatch(batch, opts, cfg.seed());

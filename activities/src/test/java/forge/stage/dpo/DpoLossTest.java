@@ -22,7 +22,7 @@ class DpoLossTest {
         long pad = SpecialToken.PAD.id();
         // <|user|> 7 <|end|> <|assistant|> 8 <|end|>   and   <|user|> 7 <|end|> <|assistant|> <|end|> PAD
         PreferenceBatch b = new PreferenceBatch(2, 6, new long[] {u, 7, e, as, 8, e, u, 7, e, as, e, pad},
-                new int[] {5, 4}, new int[] {0}, new int[] {1}, new float[] {0}, new int[] {0}, 1);
+                new int[] {5, 4}, new int[] {4, 4}, new int[] {0}, new int[] {1}, new float[] {0}, new int[] {0}, 1);
         // Action j predicts token j + 1: the reply "8 <|end|>" is actions 3, 4; the empty reply's <|end|> action 3.
         assertArrayEquals(new float[] {0, 0, 0, 1, 1, 0, 0, 0, 1, 0}, DpoLoss.replyMask(b));
     }

@@ -12,7 +12,7 @@ class RewardLossTest {
     @Test
     void everyPromptWeighsTheSameAndMarginsRaiseTheBar() {
         // Prompt 0 ranks rows 0 > 1 > 2 (three pairs, ⅓ each); prompt 1 compares row 3 over row 4 with margin 1.
-        PreferenceBatch b = new PreferenceBatch(5, 2, new long[10], new int[] {1, 1, 1, 1, 1},
+        PreferenceBatch b = new PreferenceBatch(5, 2, new long[10], new int[] {1, 1, 1, 1, 1}, new int[] {1, 1, 1, 1, 1},
                 new int[] {0, 0, 1, 3}, new int[] {1, 2, 2, 4}, new float[] {0, 0, 0, 1}, new int[] {0, 0, 0, 1}, 2);
         try (NDManager m = NDManager.newBaseManager()) {
             float loss = RewardLoss.pairLossSum(m, a(m, 2f, 1f, 0f, 1f, 1f), b).getFloat();
