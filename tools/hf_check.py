@@ -7,6 +7,12 @@ loads the directory with AutoModelForCausalLM/AutoTokenizer, renders each sample
 apply_chat_template(add_generation_prompt=True), greedy-generates as many tokens as fit (max_new_tokens, bounded
 by the model's context, as the pipeline does) and compares the reply with samples.json. Exit status 1 on a mismatch.
 
+A reward model's final/ (config.json architectures ...ForSequenceClassification) is checked the same way with
+AutoModelForSequenceClassification: each response the reward stage printed with its score ("+0.12  response") is
+encoded as the pipeline encodes it (the chat template's prompt, the response, the template's end-of-turn token),
+the batch right-padded with pad_token_id, and the score transformers reads at the last non-pad token must equal
+the printed one to its two decimals.
+
 Without transformers, a numpy reference of GPT-2 arbitrates between the two sides:
     python tools/hf_check.py path/to/final --numpy --ids 1,311,272 [--max-new-tokens 24]
 prints the greedy continuation of those token ids computed from model.safetensors and config.json alone (float32,
@@ -143,6 +149,56 @@ def transformers_check(d, max_new):
     return bad
 
 
+def end_of_turn(tok):
+    """The first special token the chat template renders after an assistant reply, as forge.chat.ChatEncoder finds it."""
+    marker = "\u0001forge-reply\u0001"
+    try:
+        text = tok.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}],
+                                       tokenize=False)
+        at = text.find(marker)
+        if at >= 0:
+            special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
+            for i in tok(text[at + len(marker):], add_special_tokens=False)["input_ids"]:
+                if i in special:
+                    return i
+    except Exception:  # a template that refuses the probe: eos, as the pipeline falls back
+        pass
+    return tok.eos_token_id
+
+
+def reward_check(d):
+    import re
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForSequenceClassification.from_pretrained(d, torch_dtype=torch.float32).eval()
+    ctx = getattr(model.config, "n_positions", None) or model.config.max_position_embeddings
+    pad = model.config.pad_token_id
+    eot = end_of_turn(tok)
+    bad = 0
+    for s in json.load(open(os.path.join(d, "samples.json"))):
+        lines = s.split("\n")
+        q = lines[0][3:]
+        scored = [re.match(r"^([+-]\d+\.\d\d)  (.*)$", x) for x in lines[1:]]
+        seqs = []
+        for m in scored:
+            reply = tok(m.group(2), add_special_tokens=False)["input_ids"] + [eot]
+            prompt = tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                             tokenize=True)
+            if not isinstance(prompt, list):
+                prompt = prompt["input_ids"]
+            seqs.append(prompt[max(0, len(prompt) - (ctx - len(reply))):] + reply)
+        w = max(len(x) for x in seqs)
+        ids = torch.tensor([x + [pad] * (w - len(x)) for x in seqs])
+        with torch.no_grad():
+            got = model(input_ids=ids).logits[:, 0].tolist()
+        for m, g in zip(scored, got):
+            ok = abs(float(m.group(1)) - g) <= 0.0051
+            bad += not ok
+            print(("OK  " if ok else "DIFF") + " %s  pipeline %s, transformers %+.4f" % (m.group(2)[:60], m.group(1), g))
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
@@ -156,6 +212,9 @@ def main():
         print(",".join(str(t) for t in numpy_gpt2_greedy(a.dir, [int(x) for x in a.ids.split(",")],
                                                          a.max_new_tokens)))
         return
+    archs = json.load(open(os.path.join(a.dir, "config.json"))).get("architectures") or [""]
+    if archs[0].endswith("ForSequenceClassification"):
+        sys.exit(1 if reward_check(a.dir) else 0)
     sys.exit(1 if transformers_check(a.dir, a.max_new_tokens) else 0)
 
 
