@@ -338,7 +338,7 @@ public final class SftStage {
             return after;
         }
 
-        /** PEFT's file names, so the adapters can be used without the merged weights. */
+        /** The adapters as PEFT saves them, so they can be used on the parent without the merged weights. */
         @Override
         public List<CheckpointFile> outputFiles() {
             if (model.lora() == null) {
@@ -346,14 +346,8 @@ public final class SftStage {
             }
             Map<String, HostTensor> adapters = new LinkedHashMap<>();
             model.loraParameters().forEach((name, p) -> adapters.put(name, HostTensor.of(p)));
-            Map<String, Object> adapterConfig = new LinkedHashMap<>();
-            adapterConfig.put("peft_type", "LORA");
-            adapterConfig.put("r", model.lora().rank());
-            adapterConfig.put("lora_alpha", model.lora().alpha());
-            adapterConfig.put("target_modules", model.lora().targets());
-            adapterConfig.put("layout", "GPT-2 Conv1D (in, out): lora_A is (in, r), lora_B is (r, out)");
-            return List.of(new CheckpointFile("adapter_model.safetensors", Safetensors.write(adapters, Map.of())),
-                    new CheckpointFile("adapter_config.json", TrainingLoop.json(adapterConfig)));
+            String base = parentUri.startsWith(ParentModel.HF) ? parentUri.substring(ParentModel.HF.length()) : parentUri;
+            return forge.hf.PeftAdapter.files(model.config(), model.lora(), adapters, base);
         }
 
         /** The output is a plain GPT-2 the next stage can load: LoRA adapters are merged into the weights. */
