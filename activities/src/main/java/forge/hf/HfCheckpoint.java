@@ -95,10 +95,51 @@ public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, To
         }
         HfTokenizerConfig tc = HfTokenizerConfig.parse(text(dir.read(TOKENIZER_CONFIG)), text(dir.read(CHAT_TEMPLATE)));
         try {
-            return PretrainedTokenizer.read(json, tc);
+            PretrainedTokenizer t = PretrainedTokenizer.read(json, tc);
+            HfTokenizerConfig filled = withModelIds(tc, t, dir);
+            return filled == tc ? t : PretrainedTokenizer.read(json, filled);
         } catch (BadInputException e) {
             throw new BadInputException(dir.where("") + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A tokenizer_config.json that names no bos, eos or pad token gets the id generation_config.json (else
+     * config.json) gives, as transformers' generate uses them; a list of eos ids gives its first. tc itself when
+     * nothing is missing or nothing fills it. A pad still missing falls back to eos ({@link PretrainedTokenizer#id}).
+     */
+    private static HfTokenizerConfig withModelIds(HfTokenizerConfig tc, PretrainedTokenizer t, HfFiles dir) {
+        if (tc.bosToken() != null && tc.eosToken() != null && tc.padToken() != null) {
+            return tc;
+        }
+        List<ObjectNode> sources = new ArrayList<>();
+        for (String name : new String[] {GENERATION_CONFIG, CONFIG}) {
+            ObjectNode n = object(dir, name, false);
+            if (n != null) {
+                sources.add(n);
+            }
+        }
+        String bos = tc.bosToken() != null ? tc.bosToken() : token(sources, "bos_token_id", t);
+        String eos = tc.eosToken() != null ? tc.eosToken() : token(sources, "eos_token_id", t);
+        String pad = tc.padToken() != null ? tc.padToken() : token(sources, "pad_token_id", t);
+        if (java.util.Objects.equals(bos, tc.bosToken()) && java.util.Objects.equals(eos, tc.eosToken())
+                && java.util.Objects.equals(pad, tc.padToken())) {
+            return tc;
+        }
+        return new HfTokenizerConfig(tc.json(), bos, eos, pad, tc.unkToken(), tc.chatTemplate());
+    }
+
+    private static String token(List<ObjectNode> sources, String field, PretrainedTokenizer t) {
+        for (ObjectNode n : sources) {
+            JsonNode v = n.get(field);
+            if (v != null && v.isArray() && !v.isEmpty()) {
+                v = v.get(0);
+            }
+            if (v != null && v.canConvertToInt() && v.intValue() >= 0 && v.intValue() < t.vocabSize()) {
+                return t.token(v.intValue());
+            }
+        }
+        return null;
     }
 
     /** Internal names a tensor of the file may be known by (GPT-2's transformer. prefix). */

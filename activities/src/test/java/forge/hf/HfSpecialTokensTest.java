@@ -39,7 +39,9 @@ class HfSpecialTokensTest {
         assertEquals(endoftext, tok.id(SpecialToken.END_OF_TURN), "the tokenizer's eos");
         assertEquals(imEnd, ChatEncoder.endOfTurn(tok), "the template's end of turn");
         int[] prompt = ChatEncoder.prompt(tok, "hi", 100);
-        int[] generated = concat(prompt, tok.encode("ho"), new int[] {imEnd, 7, 8});
+        int[] generated = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(prompt),
+                java.util.stream.IntStream.concat(java.util.stream.IntStream.of(tok.encode("ho")),
+                        java.util.stream.IntStream.of(imEnd, 7, 8))).toArray();
         assertEquals("ho", ChatEncoder.reply(tok, generated, prompt.length), "the reply stops at <|im_end|>");
 
         List<CheckpointFile> files = HfExport.complete(List.of(new CheckpointFile("config.json",
@@ -67,21 +69,23 @@ class HfSpecialTokensTest {
         assertArrayEquals(new int[] {3, 2}, b.scoreIndex(0), "with a pad of its own the closing eos is read");
     }
 
-    private static byte[] file(List<CheckpointFile> files, String name) {
-        return files.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().content();
+    @Test
+    void idsTheTokenizerConfigLeavesOutComeFromGenerationConfigThenConfig() throws Exception {
+        var dir = HfFixtures.dir("qwen2");
+        java.util.Map<String, byte[]> files = new java.util.HashMap<>();
+        for (String f : List.of("tokenizer.json", "chat_template.jinja")) {
+            files.put(f, Files.readAllBytes(dir.resolve(f)));
+        }
+        files.put("tokenizer_config.json", "{}".getBytes(StandardCharsets.UTF_8));
+        files.put("generation_config.json", "{\"eos_token_id\": [2, 0]}".getBytes(StandardCharsets.UTF_8));
+        files.put("config.json", "{\"bos_token_id\": 0, \"eos_token_id\": 1}".getBytes(StandardCharsets.UTF_8));
+        PretrainedTokenizer tok = (PretrainedTokenizer) HfCheckpoint.tokenizer(HfFiles.of(files, "mem"));
+        assertEquals("<|im_end|>", tok.config().eosToken(), "generation_config's first eos wins over config.json's");
+        assertEquals("<|endoftext|>", tok.config().bosToken());
+        assertEquals(tok.tokenId("<|im_end|>"), tok.id(SpecialToken.PAD), "no pad anywhere: eos");
     }
 
-    private static int[] concat(int[]... parts) {
-        int n = 0;
-        for (int[] p : parts) {
-            n += p.length;
-        }
-        int[] out = new int[n];
-        int at = 0;
-        for (int[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
+    private static byte[] file(List<CheckpointFile> files, String name) {
+        return files.stream().filter(f -> f.name().equals(name)).findFirst().orElseThrow().content();
     }
 }

@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * resumes, and final/ is bit-identical to an uninterrupted run's.
  */
 class LlamaKillRecoveryTest {
-    private static final int STEPS = 160;
+    private static final int STEPS = 100;
     private static final int CHECKPOINT_EVERY = 20;
     /** The fixture lives with the activities module's tests (hf-fixtures/README.md says what it is). */
     private static final Path FIXTURE = Path.of("..", "activities", "src", "test", "resources", "hf-fixtures", "llama");
@@ -51,6 +51,7 @@ class LlamaKillRecoveryTest {
                     stages:
                       sft:
                         heartbeat_timeout_seconds: 5
+                        retry: {initial_interval_seconds: 1, max_interval_seconds: 10}
                         cache: false
                         seed: 43
                         init_from: {hf: "%s"}
@@ -71,11 +72,8 @@ class LlamaKillRecoveryTest {
 
             WorkflowStub run = stack.start("llama-victim", spec);
             Process victim = stack.externalWorker(Role.GPU, dir.resolve("worker-victim.log"));
-            long committed = waitForCheckpoint(store(stack, "llama-victim"), victim, dir.resolve("worker-victim.log"));
-            victim.destroyForcibly();
-            assertTrue(victim.waitFor(30, TimeUnit.SECONDS));
-            assertEquals(137, victim.exitValue(), "the worker must die by SIGKILL");
-            assertTrue(committed < STEPS, "killed mid-stage");
+            WorkerKillRecoveryTest.killAfterCheckpoint(victim, store(stack, "llama-victim"), STEPS,
+                    dir.resolve("worker-victim.log"));
 
             stack.externalWorker(Role.GPU, dir.resolve("worker-rescue.log"));
             PipelineResult recovered = run.getResult(3, TimeUnit.MINUTES, PipelineResult.class);
@@ -98,25 +96,7 @@ class LlamaKillRecoveryTest {
         return new CheckpointStore(stack.storage, stack.s3.stageRoot(run, "sft"), 2);
     }
 
-    /** Waits until the victim has committed a step checkpoint (its manifest verifies) and is still training. */
-    private static long waitForCheckpoint(CheckpointStore store, Process victim, Path log) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
-        while (System.nanoTime() < deadline) {
-            assertTrue(victim.isAlive(), "worker died on its own: " + log(log));
-            var latest = store.latest();
-            if (latest.isPresent()) {
-                return latest.get().step();
-            }
-            Thread.sleep(20);
-        }
-        throw new AssertionError("no checkpoint within 2 minutes: " + log(log));
-    }
-
     private static String log(Path p) {
-        try {
-            return Files.exists(p) ? Files.readString(p) : "(no log)";
-        } catch (Exception e) {
-            return "(unreadable log: " + e + ")";
-        }
+        return WorkerKillRecoveryTest.log(p);
     }
 }

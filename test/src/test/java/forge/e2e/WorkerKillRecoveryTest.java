@@ -110,7 +110,7 @@ class WorkerKillRecoveryTest {
     }
 
     /** SIGKILL: no shutdown hook, no last heartbeat, no final checkpoint. */
-    private static void killAfterCheckpoint(Process worker, CheckpointStore store, int steps, Path log)
+    static void killAfterCheckpoint(Process worker, CheckpointStore store, int steps, Path log)
             throws Exception {
         long committed = waitForCheckpoint(store, worker, log);
         worker.destroyForcibly();
@@ -137,7 +137,7 @@ class WorkerKillRecoveryTest {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 
-    private static String log(Path p) {
+    static String log(Path p) {
         try {
             return Files.exists(p) ? Files.readString(p) : "(no log)";
         } catch (Exception e) {
