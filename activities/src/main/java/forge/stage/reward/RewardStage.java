@@ -28,6 +28,7 @@ import forge.preference.PreferenceSplit;
 import forge.tensor.EngineArrays;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
@@ -86,6 +87,8 @@ public final class RewardStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
+        MemoryCheck.atStart(Stages.REWARD, parent.config(), parent.config().parameterCount() + parent.config().nEmbd(),
+                List.of(), 2 * cfg.train().batchSize(), parent.config().blockSize(), 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 

@@ -29,6 +29,7 @@ import forge.tensor.Safetensors;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.SampleSpec;
 import forge.train.StageControl;
@@ -90,6 +91,9 @@ public final class SftStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
+        MemoryCheck.atStart(Stages.SFT, parent.config(), cfg.method() == SftConfig.Method.LORA
+                        ? cfg.lora().parameterCount(parent.config()) : parent.config().parameterCount(), List.of(),
+                cfg.train().batchSize(), parent.config().blockSize(), 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
