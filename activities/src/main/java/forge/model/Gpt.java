@@ -312,7 +312,14 @@ public final class Gpt implements AutoCloseable {
             Pass pass = new Pass(b, t, past, mask, angles, cache, training);
             x = x.reshape(b * t, c);                                                             // (B*T, C)
             for (Block block : blocks) {
-                x = block.forward(x, pass);
+                // Each block's intermediates are freed as it returns (autograd keeps what backward needs), so the
+                // forward's peak is what backward saves plus one block's working set, not every block's (about
+                // twice the saved activations; BENCHMARKS.md, "Memory model").
+                try (NDScope blockScope = new NDScope()) {
+                    x = block.forward(x, pass);
+                    NDScope.unregister(x);
+                }
+                NDScope.register(x);
             }
             x = finalNorm.forward(x);                                                            // (B*T, C)
             if (output == Output.LAST_LOGITS) {
