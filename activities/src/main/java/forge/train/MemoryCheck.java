@@ -34,9 +34,15 @@ public final class MemoryCheck {
      */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
                                      int seq, int copies) {
+        return atStart(stage, model, trainable, frozen, rows, seq, copies, false);
+    }
+
+    /** {@link #atStart} for a stage that may train with activation checkpointing. */
+    public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
+                                     int seq, int copies, boolean activationCheckpointing) {
         long params = model.parameterCount() * copies;
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs(stage, device(Engine.getInstance().defaultDevice()),
-                model, trainable, frozen, rows, seq, MemoryPlan.Precision.FP32, false,
+                model, trainable, frozen, rows, seq, MemoryPlan.Precision.FP32, activationCheckpointing,
                 MemoryPlan.checkpointBuffers(params, trainable * copies), copies));
         log.info("{} memory plan: {} GiB on {} ({})", stage, MemoryPlan.gib(plan.deviceBytes()), plan.device(),
                 plan.terms(false));
@@ -79,7 +85,9 @@ public final class MemoryCheck {
             return "run it on a worker with more host memory (a checkpoint holds host copies of the weights and "
                     + "optimizer state while it uploads)";
         }
-        return "lower train.batch_size (raise train.grad_accum_steps to keep the tokens per step), shorten the "
-                + "sequences, or train a smaller model" + (plan.onCuda() ? ", or use precision: bf16" : "");
+        boolean checkpointing = plan.parts().stream().anyMatch(p -> p.detail().contains("checkpointing"));
+        return "lower train.batch_size (raise train.grad_accum_steps to keep the tokens per step)"
+                + (checkpointing ? "" : ", set train.activation_checkpointing: true (pretrain, sft)")
+                + (plan.onCuda() ? ", use precision: bf16" : "") + ", shorten the sequences, or train a smaller model";
     }
 }

@@ -86,6 +86,7 @@ class MemoryPlanTest {
         assertTrue(m.contains("GiB on cuda:0 (weights 0.46 + grads 0.46 + moments 0.93 + activations "), m);
         assertTrue(m.contains(" at batch_size 16 × 1024 tokens"), m);
         assertTrue(m.contains("but 8.00 GiB are free: lower train.batch_size"), m);
+        assertTrue(m.contains("set train.activation_checkpointing: true (pretrain, sft), use precision: bf16"), m);
         assertTrue(!m.contains("checkpoint buffers"), "host RAM is not the GPU's: " + m);
 
         // The same plan fits a bigger card; then the host, which holds the checkpoint buffers, is checked too.

@@ -86,7 +86,7 @@ public final class PretrainStage {
         TokenizedCorpus corpus = new TokenizedCorpus(docs, cfg.sources(), tokenizer, cfg.valFraction());
         GptConfig gptConfig = cfg.gptConfig(tokenizer.vocabSize());
         MemoryCheck.atStart(Stages.PRETRAIN, gptConfig, gptConfig.parameterCount(), List.of(),
-                cfg.train().batchSize(), gptConfig.blockSize(), 1);
+                cfg.train().batchSize(), gptConfig.blockSize(), 1, cfg.train().activationCheckpointing());
         BatchSampler sampler = new BatchSampler(corpus, gptConfig.blockSize(), cfg.seed());
         List<Batch> valBatches = sampler.validation(cfg.eval().batches(), cfg.train().batchSize());
 
