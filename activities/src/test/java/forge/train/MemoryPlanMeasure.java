@@ -38,22 +38,23 @@ public final class MemoryPlanMeasure {
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs("bare", "cpu", cfg, cfg.parameterCount(),
                 java.util.List.of(), batch, seq, MemoryPlan.Precision.FP32, ckpt, 0, 1));
         // Warm the engine (libtorch's threads, kernels, allocator) on a tiny step so the baseline includes it.
-        step(new GptConfig(64, 16, 1, 1, 64, 0, true), 2, 16, 1);
+        step(new GptConfig(64, 16, 1, 1, 64, 0, true), 2, 16, 1, ckpt);
         long base = status("VmRSS");
         Files.writeString(Path.of("/proc/self/clear_refs"), "5");       // resets VmHWM to the current RSS
-        long[] r = step(cfg, batch, seq, 3);
+        long[] r = step(cfg, batch, seq, 3, ckpt);
         long peak = status("VmHWM") - base;
         long planned = plan.deviceBytes();
-        System.out.printf("| %s %d×%d, V %d | %,d | %d × %d | %.2f | %.2f | %.2f | %.2f | %.2f |%n", arch, layers,
-                width, vocab, cfg.parameterCount(), batch, seq, gib(r[0] - base), gib(peak),
+        System.out.printf("| %s %d×%d, V %d%s | %,d | %d × %d | %.2f | %.2f | %.2f | %.2f | %.2f |%n", arch, layers,
+                width, vocab, ckpt ? ", checkpointed" : "", cfg.parameterCount(), batch, seq, gib(r[0] - base), gib(peak),
                 gib(plan.bytes("weights") + plan.bytes("grads") + plan.bytes("moments")), gib(planned),
                 peak / (double) planned);
+        System.out.printf("runtime baseline (engine warm): %.2f GiB%n", gib(base));
         System.out.printf("activations: measured peak − state %.2f GiB, planned %.2f GiB%n",
                 gib(peak - (r[1] - base)), gib(plan.bytes("activations")));
     }
 
     /** {RSS after the model and optimizer exist, RSS after the last step} */
-    private static long[] step(GptConfig cfg, int batch, int seq, int steps) throws IOException {
+    private static long[] step(GptConfig cfg, int batch, int seq, int steps, boolean ckpt) throws IOException {
         try (NDManager root = NDManager.newBaseManager();
              Gpt g = Gpt.create(root, cfg, 1);
              AdamW opt = new AdamW(root, g.parameters(), AdamWConfig.nanoGptBaby())) {
@@ -63,8 +64,11 @@ public final class MemoryPlanMeasure {
                     NDArray x = data.randomInteger(0, cfg.vocabSize(), new Shape(batch, seq), DataType.INT64);
                     NDArray y = data.randomInteger(0, cfg.vocabSize(), new Shape(batch, seq), DataType.INT64);
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray loss = Gpt.crossEntropy(g.forward(x, true), y, null);
-                        gc.backward(loss);
+                        if (ckpt) {
+                            g.backwardCheckpointed(gc, x, null, null, logits -> Gpt.crossEntropy(logits, y, null));
+                        } else {
+                            gc.backward(Gpt.crossEntropy(g.forward(x, true), y, null));
+                        }
                     }
                     opt.step(s);
                 }
