@@ -32,9 +32,9 @@ class CheckpointedPretrainTest {
             model: {arch: llama, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 32, block_size: 32}
             tokenizer: {type: char}
             data: {sources: [{path: "demo:pretrain?seed=7&docs=200"}]}
-            train: {max_steps: 16, batch_size: 4, grad_accum_steps: 2, warmup_steps: 2%s}
-            eval: {interval: 16, batches: 1}
-            checkpoint: {interval_steps: 5, interval_seconds: 3600, keep_last: 2}
+            train: {max_steps: 10, batch_size: 4, grad_accum_steps: 2, warmup_steps: 2%s}
+            eval: {interval: 10, batches: 1}
+            checkpoint: {interval_steps: 4, interval_seconds: 3600, keep_last: 2}
             sample: {count: 0}
             """;
 
@@ -51,7 +51,7 @@ class CheckpointedPretrainTest {
                     PretrainStageTest.metrics(), null).run(StageControl.NONE).completed());
 
             AtomicLong steps = new AtomicLong();
-            StageControl stopAt7 = new StageControl() {
+            StageControl stopAt5 = new StageControl() {
                 @Override
                 public void progress(TrainingProgress p) {
                     steps.set(p.step());
@@ -62,11 +62,11 @@ class CheckpointedPretrainTest {
 
                 @Override
                 public boolean stopRequested() {
-                    return steps.get() >= 7;
+                    return steps.get() >= 5;
                 }
             };
             StageOutcome stopped = new PretrainStage(ckpt, stages.store("ckpt", "pretrain"), stages.storage,
-                    PretrainStageTest.metrics(), null).run(stopAt7);
+                    PretrainStageTest.metrics(), null).run(stopAt5);
             assertFalse(stopped.completed());
             assertTrue(new PretrainStage(ckpt, stages.store("ckpt", "pretrain"), stages.storage,
                     PretrainStageTest.metrics(), null).run(StageControl.NONE).completed());
