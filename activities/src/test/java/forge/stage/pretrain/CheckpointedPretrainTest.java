@@ -8,12 +8,10 @@ import forge.stage.TinyStages;
 import forge.train.AvailableMemory;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
-import forge.train.TrainingProgress;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -50,23 +48,8 @@ class CheckpointedPretrainTest {
             assertTrue(new PretrainStage(plain, stages.store("plain", "pretrain"), stages.storage,
                     PretrainStageTest.metrics(), null).run(StageControl.NONE).completed());
 
-            AtomicLong steps = new AtomicLong();
-            StageControl stopAt5 = new StageControl() {
-                @Override
-                public void progress(TrainingProgress p) {
-                    steps.set(p.step());
-                }
-
-                @Override
-                public void milestone(TrainingProgress p) {}
-
-                @Override
-                public boolean stopRequested() {
-                    return steps.get() >= 5;
-                }
-            };
             StageOutcome stopped = new PretrainStage(ckpt, stages.store("ckpt", "pretrain"), stages.storage,
-                    PretrainStageTest.metrics(), null).run(stopAt5);
+                    PretrainStageTest.metrics(), null).run(forge.stage.sft.SftStageTest.stopAt(5));
             assertFalse(stopped.completed());
             assertTrue(new PretrainStage(ckpt, stages.store("ckpt", "pretrain"), stages.storage,
                     PretrainStageTest.metrics(), null).run(StageControl.NONE).completed());
