@@ -12,8 +12,8 @@ import java.util.OptionalLong;
 
 /**
  * How much memory a stage starting now can still have: on the host the smaller of /proc/meminfo's MemAvailable and
- * what the cgroup limit leaves (v2 memory.max − memory.current, or v1 limit_in_bytes − usage_in_bytes; a container's
- * limit is what kills it, whatever the machine has free); on CUDA the device's free memory (cudaMemGetInfo through
+ * what the cgroup limit leaves (v2 memory.max − (memory.current − inactive_file), or v1's limit_in_bytes and
+ * usage_in_bytes likewise; a container's limit is what kills it, whatever the machine has free); on CUDA the device's free memory (cudaMemGetInfo through
  * DJL). The system property {@code forge.availableMemoryBytes} overrides both (tests, and an operator who knows
  * better).
  */
@@ -63,9 +63,28 @@ public interface AvailableMemory {
         return OptionalLong.empty();
     }
 
+    /**
+     * The limit minus the working set, as the kubelet counts it: usage includes the page cache, of which the inactive
+     * files are reclaimed before the OOM killer runs, so a worker that has read a big dataset is not refused for it.
+     */
+    /** A counter of a cgroup memory.stat file, 0 where the file or the line is missing. */
+    private static long stat(Path file, String key) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith(key + " ")) {
+                    return Long.parseLong(line.substring(key.length() + 1).trim());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // no stat: count all usage as used
+        }
+        return 0;
+    }
+
     private static OptionalLong cgroupLeft(Path fs) {
-        for (List<String> pair : List.of(List.of("memory.max", "memory.current"),
-                List.of("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))) {
+        for (List<String> pair : List.of(List.of("memory.max", "memory.current", "memory.stat", "inactive_file"),
+                List.of("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat",
+                        "total_inactive_file"))) {
             try {
                 String limit = Files.readString(fs.resolve(pair.get(0))).trim();
                 if (limit.equals("max")) {
@@ -76,7 +95,8 @@ public interface AvailableMemory {
                     return OptionalLong.empty();
                 }
                 long used = Long.parseLong(Files.readString(fs.resolve(pair.get(1))).trim());
-                return OptionalLong.of(Math.max(0, max - used));
+                return OptionalLong.of(Math.max(0, max - Math.max(0, used - stat(fs.resolve(pair.get(2)),
+                        pair.get(3)))));
             } catch (IOException | RuntimeException e) {
                 // try the other layout
             }
