@@ -8,8 +8,12 @@ import forge.storage.S3Storage;
 import forge.storage.S3Uri;
 import forge.storage.StoredObject;
 import forge.stage.StageRegistry;
+import forge.model.GptConfig;
+import forge.stage.pretrain.PretrainConfig;
+import forge.train.MemoryCheck;
 import forge.workflow.StageChecks;
 import forge.workflow.StageInput;
+import forge.workflow.Stages;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,6 +39,7 @@ public class StageChecksImpl implements StageChecks {
         String stage = "stages." + input.stage();
         try {
             StageRegistry.validate(input.stage(), input.config());
+            checkMemory(input);
             JsonNode data = input.config().path("data");
             checkSources(data.path("sources"), stage + ".data.sources");
             checkSources(data.path("validation"), stage + ".data.validation");
@@ -47,6 +52,22 @@ public class StageChecksImpl implements StageChecks {
         } catch (RuntimeException e) {
             throw ActivityFailures.toTemporal(e, "");
         }
+    }
+
+    /**
+     * Pretraining's model is known from its spec alone, so its memory plan is checked here, before the pipeline
+     * starts, as well as at the stage's start (a char tokenizer's vocabulary is not known until the data is read;
+     * 512 stands in, which moves the plan by kilobytes). A fine-tuning stage's model is its parent's, which may not
+     * exist yet: those are checked at their own start only.
+     */
+    private static void checkMemory(StageInput input) {
+        if (!input.stage().equals(Stages.PRETRAIN)) {
+            return;
+        }
+        PretrainConfig cfg = PretrainConfig.parse(input.config());
+        GptConfig model = cfg.gptConfig(cfg.tokenizer().vocabSize() > 0 ? cfg.tokenizer().vocabSize() : 512);
+        MemoryCheck.atStart(Stages.PRETRAIN, model, model.parameterCount(), java.util.List.of(),
+                cfg.train().batchSize(), model.blockSize(), 1, cfg.train().activationCheckpointing());
     }
 
     private void checkSources(JsonNode sources, String field) {

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
+import ai.djl.training.GradientCollector;
 import forge.errors.BadInputException;
 import forge.tensor.EngineArrays;
 import forge.tensor.HostTensor;
@@ -19,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
@@ -232,6 +234,27 @@ public final class Gpt implements AutoCloseable {
     }
 
     /**
+     * One micro-batch's forward and backward with activation checkpointing per block (see {@link Checkpointing}):
+     * only each block's input (B*T, C) is kept and each block is recomputed in backward, for about a third more
+     * compute. Call under a GradientCollector instead of {@code forward} and {@code gc.backward}; the gradients
+     * accumulate in the parameters as the plain backward's do. positions and segments are both null or both set, as
+     * in the packed {@link #forward(NDArray, NDArray, NDArray, boolean)}; lossOf maps the logits (B, T, V) to the
+     * scalar to differentiate (scaled for accumulation as the caller likes), which comes back detached.
+     */
+    public NDArray backwardCheckpointed(GradientCollector gc, NDArray idx, NDArray positions, NDArray segments,
+                                        Function<NDArray, NDArray> lossOf) {
+        if (config.dropout() > 0) {
+            throw BadInputException.field("train.activation_checkpointing", "needs model.dropout 0 (a recomputed "
+                    + "block would draw a second dropout mask), got " + config.dropout());
+        }
+        if ((positions == null) != (segments == null)) {
+            throw new IllegalArgumentException("positions and segments are both null or both set");
+        }
+        return forward(idx, null, positions, segments, null, true, Output.LOGITS,
+                new Checkpointing(blocks, gc, lossOf));
+    }
+
+    /**
      * Inference on top of a cache: idx (B, T) holds the tokens at positions cache.length() .. +T, their keys and
      * values are appended, and the logits (B, T, V) for those positions come back.
      */
@@ -258,6 +281,12 @@ public final class Gpt implements AutoCloseable {
      */
     private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, int[] leftPad,
                             boolean training, Output output) {
+        return forward(idx, cache, positions, segments, leftPad, training, output, null);
+    }
+
+    /** ck non-null: the blocks run checkpointed and what comes back is ck's loss, backward done (see there). */
+    private NDArray forward(NDArray idx, KvCache cache, NDArray positions, NDArray segments, int[] leftPad,
+                            boolean training, Output output, Checkpointing ck) {
         Shape shape = idx.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("idx must be (B, T), got " + shape);
@@ -311,8 +340,18 @@ public final class Gpt implements AutoCloseable {
             Rope.Angles angles = rope == null ? null : rope.angles(past, t, posIds, lastPosition);
             Pass pass = new Pass(b, t, past, mask, angles, cache, training);
             x = x.reshape(b * t, c);                                                             // (B*T, C)
-            for (Block block : blocks) {
-                x = block.forward(x, pass);
+            for (Block block : ck != null ? List.<Block>of() : blocks) {
+                // Each block's intermediates are freed as it returns (autograd keeps what backward needs), so the
+                // forward's peak is what backward saves plus one block's working set, not every block's (about
+                // twice the saved activations; BENCHMARKS.md, "Memory model").
+                try (NDScope blockScope = new NDScope()) {
+                    x = block.forward(x, pass);
+                    NDScope.unregister(x);
+                }
+                NDScope.register(x);
+            }
+            if (ck != null) {
+                x = ck.forward(x, pass);
             }
             x = finalNorm.forward(x);                                                            // (B*T, C)
             if (output == Output.LAST_LOGITS) {
@@ -321,6 +360,9 @@ public final class Gpt implements AutoCloseable {
             }
             logits = output == Output.HIDDEN ? x.reshape(b, t, c)                                // (B, T, C)
                     : x.matMul(head.transpose()).reshape(b, t, config.vocabSize());             // (B, T, V)
+            if (ck != null) {
+                logits = ck.backward(logits, pass);
+            }
             NDScope.unregister(logits);
         }
         if (cache != null) {

@@ -31,8 +31,9 @@ public final class ConfigSections {
         int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, Math.max(maxSteps, warmup)));
         double beta1 = tr.number("beta1", 0.9), beta2 = tr.number("beta2", 0.99), eps = tr.number("eps", 1e-8);
         double weightDecay = tr.number("weight_decay", d.weightDecay()), gradClip = tr.number("grad_clip", 1.0);
+        boolean checkpointing = tr.bool("activation_checkpointing", false);
         tr.finish();
-        return new Train(new TrainSpec(maxSteps, batchSize, accum),
+        return new Train(new TrainSpec(maxSteps, batchSize, accum, checkpointing),
                 new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip));
     }
 

@@ -2,8 +2,27 @@ package forge.train;
 
 import forge.errors.BadInputException;
 
-/** Optimizer steps, and the rows per micro-batch and micro-batches per step (gradient accumulation). */
-public record TrainSpec(long maxSteps, int batchSize, int gradAccumSteps) {
+/**
+ * Optimizer steps, and the rows per micro-batch and micro-batches per step (gradient accumulation).
+ *
+ * @param activationCheckpointing keep only each block's input and recompute blocks in backward
+ *                                ({@code Gpt.backwardCheckpointed}); a train key rather than a model key because it
+ *                                changes how a stage trains, not the model it writes, and fine-tuning stages have no
+ *                                model section
+ */
+public record TrainSpec(long maxSteps, int batchSize, int gradAccumSteps, boolean activationCheckpointing) {
+    public TrainSpec(long maxSteps, int batchSize, int gradAccumSteps) {
+        this(maxSteps, batchSize, gradAccumSteps, false);
+    }
+
+    /** Stages whose training step has no checkpointed path refuse the key rather than ignore it. */
+    public void requireNoActivationCheckpointing(String stage) {
+        if (activationCheckpointing) {
+            throw BadInputException.field("train.activation_checkpointing", "is not supported by the " + stage
+                    + " stage yet (pretrain and sft have it)");
+        }
+    }
+
     public TrainSpec {
         if (maxSteps <= 0) throw BadInputException.field("train.max_steps", "must be > 0, got " + maxSteps);
         if (batchSize <= 0) throw BadInputException.field("train.batch_size", "must be > 0, got " + batchSize);

@@ -15,7 +15,7 @@ import picocli.CommandLine.ScopeType;
         subcommands = {DemoCommand.class, DevCommand.class, WorkerCommand.class, StartCommand.class,
                 RunCommands.Status.class, RunCommands.Watch.class, RunCommands.Pause.class,
                 RunCommands.Resume.class, RunCommands.Cancel.class, ScoreCommand.class, GenerateCommand.class,
-                BenchCommand.class, CodecServerCommand.class})
+                BenchCommand.class, CodecServerCommand.class, GpuVerifyCommand.class})
 public final class Forge {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_BAD_INPUT = 2;

@@ -75,6 +75,7 @@ public record DpoConfig(long seed, boolean cache, String initFrom, List<SourceSp
 
         ConfigSections.Train train = ConfigSections.train(root,
                 new ConfigSections.TrainDefaults(300, 8, 5e-5, 5e-6, 30, 0.0));
+        train.spec().requireNoActivationCheckpointing("dpo");
         ConfigNode e = root.child("eval");
         EvalSpec eval = new EvalSpec(e.integer("interval", 100), e.integer("batches", 20));
         int evalPrompts = e.integer("prompts", 200);

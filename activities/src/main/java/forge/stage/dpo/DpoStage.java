@@ -26,6 +26,7 @@ import forge.rollout.PromptDocuments;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
@@ -84,6 +85,8 @@ public final class DpoStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, policyUri);
+        MemoryCheck.atStart(Stages.DPO, parent.config(), parent.config().parameterCount(), List.of(parent.config()),
+                2 * cfg.train().batchSize(), parent.config().blockSize(), 1);
         if (parent.weights().containsKey("score.weight")) {
             throw BadInputException.field("init_from", parent.uri() + " is a reward model, not a policy (it has a "
                     + "score head); start DPO from an SFT checkpoint");

@@ -109,6 +109,7 @@ public record GrpoConfig(long seed, boolean cache, String initFrom, String rewar
 
         ConfigSections.Train train = ConfigSections.train(root,
                 new ConfigSections.TrainDefaults(100, 16, 1e-6, 1e-6, 0, 0.0));
+        train.spec().requireNoActivationCheckpointing("grpo");
         if (train.spec().gradAccumSteps() != 1) {
             throw BadInputException.field("train.grad_accum_steps", "GRPO updates on grpo.mini_batches of each "
                     + "generation batch instead; leave it at 1");

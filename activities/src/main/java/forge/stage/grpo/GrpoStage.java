@@ -9,6 +9,7 @@ import forge.data.UriOpener;
 import forge.demo.DemoWorld;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
+import forge.model.GptConfig;
 import forge.optim.AdamW;
 import forge.rewards.RewardModel;
 import forge.rewards.RewardSpec;
@@ -19,6 +20,7 @@ import forge.rollout.RolloutPrompts;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
@@ -96,6 +98,16 @@ public final class GrpoStage {
         if (rewardParent != null) {
             RewardModel.requireCompatible(policyParent, rewardParent, "reward_from", Stages.GRPO);
         }
+        List<GptConfig> frozen = new ArrayList<>();
+        if (cfg.klCoef() > 0) {
+            frozen.add(policyParent.config());
+        }
+        if (rewardParent != null) {
+            frozen.add(rewardParent.config());
+        }
+        MemoryCheck.atStart(Stages.GRPO, policyParent.config(), policyParent.config().parameterCount(), frozen,
+                Math.max(1, cfg.train().batchSize() * cfg.objective().groupSize() / cfg.objective().miniBatches()),
+                policyParent.config().blockSize(), 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(policyParent::requireSameAs);
 

@@ -113,6 +113,7 @@ public record PpoConfig(long seed, boolean cache, String initFrom, String reward
 
         ConfigSections.Train train = ConfigSections.train(root,
                 new ConfigSections.TrainDefaults(100, 32, 1e-5, 1e-5, 0, 0.0));
+        train.spec().requireNoActivationCheckpointing("ppo");
         if (train.spec().gradAccumSteps() != 1) {
             throw BadInputException.field("train.grad_accum_steps", "PPO updates on ppo.mini_batches of each rollout "
                     + "instead; leave it at 1");

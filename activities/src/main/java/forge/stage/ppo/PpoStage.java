@@ -16,6 +16,7 @@ import forge.rollout.RolloutPrompts;
 import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
@@ -89,6 +90,11 @@ public final class PpoStage {
         RewardModel.requireCompatible(policyParent, rewardParent, "reward_from", Stages.PPO);
         RewardStats stats = cfg.objective().normalizeReward() ? RewardStats.of(rewardParent.checkpoint())
                 : new RewardStats(0, 1);
+        // The critic (a copy of the reward model) trains beside the policy: counted as a second trained model.
+        MemoryCheck.atStart(Stages.PPO, policyParent.config(), policyParent.config().parameterCount(),
+                List.of(policyParent.config(), rewardParent.config()),
+                Math.max(1, cfg.train().batchSize() / cfg.objective().miniBatches()), policyParent.config().blockSize(),
+                cfg.critic() == PpoConfig.Critic.REWARD ? 2 : 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(policyParent::requireSameAs);
 

@@ -119,6 +119,10 @@ public record PretrainConfig(long seed, boolean cache, ModelSpec model, Tokenize
 
         ConfigSections.Train train = ConfigSections.train(root,
                 new ConfigSections.TrainDefaults(2000, 12, 1e-3, 1e-4, 100, 0.1));
+        if (train.spec().activationCheckpointing() && dropout > 0) {
+            throw BadInputException.field("train.activation_checkpointing", "needs model.dropout 0 (a recomputed "
+                    + "block would draw a second dropout mask), got " + dropout);
+        }
         EvalSpec eval = ConfigSections.eval(root, 250, 20);
         CheckpointSpec checkpoint = ConfigSections.checkpoint(root);
         SampleSpec sample = ConfigSections.sample(root, 3, 200, "", 0.8);

@@ -18,6 +18,7 @@ import forge.model.GptConfig;
 import forge.optim.AdamW;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
 import forge.train.TrainState;
@@ -84,6 +85,8 @@ public final class PretrainStage {
                 .orElseGet(() -> Tokenizer.train(cfg.tokenizer(), docs.stream().flatMap(List::stream).toList()));
         TokenizedCorpus corpus = new TokenizedCorpus(docs, cfg.sources(), tokenizer, cfg.valFraction());
         GptConfig gptConfig = cfg.gptConfig(tokenizer.vocabSize());
+        MemoryCheck.atStart(Stages.PRETRAIN, gptConfig, gptConfig.parameterCount(), List.of(),
+                cfg.train().batchSize(), gptConfig.blockSize(), 1, cfg.train().activationCheckpointing());
         BatchSampler sampler = new BatchSampler(corpus, gptConfig.blockSize(), cfg.seed());
         List<Batch> valBatches = sampler.validation(cfg.eval().batches(), cfg.train().batchSize());
 

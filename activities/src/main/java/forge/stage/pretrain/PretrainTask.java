@@ -52,6 +52,16 @@ public final class PretrainTask implements TrainingLoop.Task {
                 // The model copies ids into libtorch-owned memory before autograd can hold on to them.
                 NDArray x = manager.create(batch.inputs(), new Shape(batch.batchSize(), batch.blockSize()));
                 NDArray y = manager.create(batch.targets(), new Shape(batch.batchSize(), batch.blockSize()));
+                if (cfg.train().activationCheckpointing()) {
+                    float[] loss = new float[1];
+                    model.backwardCheckpointed(gc, x, null, null, logits -> {
+                        NDArray l = Gpt.crossEntropy(logits, y, null);
+                        loss[0] = l.getFloat();
+                        return EngineArrays.scale(l, 1.0 / accum);
+                    });
+                    lossSum += loss[0];
+                    continue;
+                }
                 NDArray logits = model.forward(x, true); // (B, T, V)
                 NDArray loss = Gpt.crossEntropy(logits, y, null);
                 gc.backward(EngineArrays.scale(loss, 1.0 / accum));

@@ -53,6 +53,7 @@ public record RewardConfig(long seed, boolean cache, String initFrom, int freeze
 
         ConfigSections.Train train = ConfigSections.train(root,
                 new ConfigSections.TrainDefaults(300, 8, 3e-4, 3e-5, 30, 0.0));
+        train.spec().requireNoActivationCheckpointing("reward");
         EvalSpec eval = ConfigSections.eval(root, 100, 20);
         CheckpointSpec checkpoint = ConfigSections.checkpoint(root);
         ConfigNode s = root.child("sample");

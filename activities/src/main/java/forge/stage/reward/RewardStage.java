@@ -29,6 +29,7 @@ import forge.tensor.EngineArrays;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
@@ -87,6 +88,8 @@ public final class RewardStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
+        MemoryCheck.atStart(Stages.REWARD, parent.config(), parent.config().parameterCount() + parent.config().nEmbd(),
+                List.of(), 2 * cfg.train().batchSize(), parent.config().blockSize(), 1);
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 

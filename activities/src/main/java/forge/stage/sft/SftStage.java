@@ -29,6 +29,7 @@ import forge.tensor.Safetensors;
 import forge.tokenizer.SpecialToken;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
+import forge.train.MemoryCheck;
 import forge.train.ParentModel;
 import forge.train.SampleSpec;
 import forge.train.StageControl;
@@ -90,6 +91,9 @@ public final class SftStage {
             return done.get();
         }
         ParentModel parent = ParentModel.load(store, parentUri);
+        MemoryCheck.atStart(Stages.SFT, parent.config(), cfg.method() == SftConfig.Method.LORA
+                        ? cfg.lora().parameterCount(parent.config()) : parent.config().parameterCount(), List.of(),
+                cfg.train().batchSize(), parent.config().blockSize(), 1, cfg.train().activationCheckpointing());
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
@@ -234,9 +238,22 @@ public final class SftStage {
                 SftBatch b = cfg.pack() ? full : full.narrowed(full.usedWidth());
                 try (NDScope scope = new NDScope();
                      GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    NDArray loss = Gpt.crossEntropy(logits(b, true), ids(b.targets(), b), weights(b));
-                    gc.backward(EngineArrays.scale(loss, share));
-                    lossSum += loss.getFloat() * share;
+                    if (cfg.train().activationCheckpointing()) {
+                        NDArray y = ids(b.targets(), b);
+                        NDArray w = weights(b);
+                        float[] loss = new float[1];
+                        model.backwardCheckpointed(gc, ids(b.inputs(), b), cfg.pack() ? positions(b) : null,
+                                cfg.pack() ? segments(b) : null, logits -> {
+                                    NDArray l = Gpt.crossEntropy(logits, y, w);
+                                    loss[0] = l.getFloat();
+                                    return EngineArrays.scale(l, share);
+                                });
+                        lossSum += loss[0] * share;
+                    } else {
+                        NDArray loss = Gpt.crossEntropy(logits(b, true), ids(b.targets(), b), weights(b));
+                        gc.backward(EngineArrays.scale(loss, share));
+                        lossSum += loss.getFloat() * share;
+                    }
                 }
                 tokens += nonPadding(b);
             }
@@ -279,9 +296,15 @@ public final class SftStage {
             if (!cfg.pack()) {
                 return model.forward(x, training);                                  // (B, T, V)
             }
-            NDArray pos = manager.create(toLong(b.positions()), new Shape(b.batchSize(), b.blockSize()));
-            NDArray seg = manager.create(toLong(b.segmentIds()), new Shape(b.batchSize(), b.blockSize()));
-            return model.forward(x, pos, seg, training);                             // (B, T, V)
+            return model.forward(x, positions(b), segments(b), training);            // (B, T, V)
+        }
+
+        private NDArray positions(SftBatch b) {
+            return manager.create(toLong(b.positions()), new Shape(b.batchSize(), b.blockSize()));
+        }
+
+        private NDArray segments(SftBatch b) {
+            return manager.create(toLong(b.segmentIds()), new Shape(b.batchSize(), b.blockSize()));
         }
 
         private NDArray ids(long[] values, SftBatch b) {

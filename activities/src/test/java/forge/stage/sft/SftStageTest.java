@@ -179,6 +179,21 @@ public class SftStageTest {
     }
 
     @Test
+    void activationCheckpointingOnPackedRowsResumesExactlyAndLearnsWhatThePlainRunDoes() throws Exception {
+        ObjectNode spec = spec("");
+        ((ObjectNode) spec.get("data")).put("pack", true);
+        ((ObjectNode) spec.get("train")).put("activation_checkpointing", true);
+        assertExactResume(spec, "checkpointed");
+        ObjectNode plain = spec("");
+        ((ObjectNode) plain.get("data")).put("pack", true);
+        double a = run(plain, "checkpointed-plain", StageControl.NONE).metrics().get("valLossEnd");
+        // Finished in assertExactResume: this returns its recorded outcome.
+        double b = run(spec, "checkpointed-straight", StageControl.NONE).metrics().get("valLossEnd");
+        // The same gradients up to the tied embedding's summation order (CheckpointingTest).
+        assertEquals(a, b, 1e-4 * a);
+    }
+
+    @Test
     void aFinishedStageIsReusedOnlyForTheSameParent() throws Exception {
         StageCache cache = new StageCache(storage, s3.settings("runs").root().resolve("_cache"));
         ObjectNode spec = spec("");
