@@ -26,8 +26,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ShardedSafetensorsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Set<String> DTYPES = Set.of("F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8",
-            "BOOL");
 
     /** Twelve tensors of 64 to 704 bytes, one of 4 KiB (larger than the 1 KiB shards below), mixed dtypes. */
     static Map<String, HostTensor> state() {
@@ -110,7 +108,7 @@ class ShardedSafetensorsTest {
         for (long shard : new long[] {64, 1024, 1L << 30}) {
             for (byte[] file : write(ShardedSafetensors.plan("optimizer", state(), Map.of("step", "3"), shard))
                     .values()) {
-                checkFormat(file);
+                SafetensorsFormat.check(file);
             }
         }
     }
@@ -152,7 +150,7 @@ class ShardedSafetensorsTest {
         Counting sink = new Counting();
         Safetensors.write(sink, huge, Map.of());
         assertEquals(size, sink.count);
-        checkHeader(sink.head.toByteArray(), size);
+        SafetensorsFormat.checkHeader(sink.head.toByteArray(), size);
     }
 
     private static TensorSource generated(long[] shape) {
@@ -197,54 +195,6 @@ class ShardedSafetensorsTest {
             head.write(b, off, keep);
             count += len;
         }
-    }
-
-    /**
-     * safetensors' rules, checked on the bytes without this code's reader: an 8-byte little-endian header length,
-     * the header a JSON object padded with spaces to a multiple of 8, known dtype names, shapes whose sizes match
-     * their contiguous non-overlapping data_offsets from 0 to the end of the file, and __metadata__ string to string.
-     */
-    static void checkFormat(byte[] file) throws IOException {
-        checkHeader(file, file.length);
-    }
-
-    private static void checkHeader(byte[] start, long fileSize) throws IOException {
-        long n = ByteBuffer.wrap(start, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        assertEquals(0, n % 8, "header length " + n + " is a multiple of 8");
-        String header = new String(start, 8, (int) n, StandardCharsets.UTF_8);
-        String json = header.stripTrailing();
-        for (int i = json.length(); i < header.length(); i++) {
-            assertEquals(' ', header.charAt(i), "padding is spaces");
-        }
-        JsonNode root = JSON.readTree(json);
-        assertTrue(root.isObject());
-        List<long[]> ranges = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            if (e.getKey().equals("__metadata__")) {
-                e.getValue().properties().forEach(m -> assertTrue(m.getValue().isTextual(), "metadata is strings"));
-                continue;
-            }
-            JsonNode t = e.getValue();
-            assertEquals(Set.of("dtype", "shape", "data_offsets"), fieldNames(t));
-            String dtype = t.get("dtype").asText();
-            assertTrue(DTYPES.contains(dtype), "dtype " + dtype);
-            long numel = 1;
-            for (JsonNode d : t.get("shape")) {
-                numel *= d.asLong();
-            }
-            long begin = t.get("data_offsets").get(0).asLong();
-            long end = t.get("data_offsets").get(1).asLong();
-            assertEquals(numel * HostTensor.elementBytes(dtype), end - begin, e.getKey() + " size");
-            ranges.add(new long[] {begin, end});
-        }
-        ranges.sort((a, b) -> Long.compare(a[0], b[0]));
-        long at = 0;
-        for (long[] r : ranges) {
-            assertEquals(at, r[0], "offsets are contiguous from 0");
-            at = r[1];
-        }
-        assertEquals(fileSize, 8 + n + at, "the data ends where the file does");
     }
 
     private static Set<String> fieldNames(JsonNode n) {
