@@ -98,6 +98,13 @@ public final class CheckpointTensors {
         return out;
     }
 
+    /** The tensors of one named safetensors file, streamed (no 2 GiB limit on the file). */
+    public static LinkedHashMap<String, HostTensor> readFile(LoadedCheckpoint c, String fileName) {
+        LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+        stream(c, fileName, out::put);
+        return out;
+    }
+
     private static void stream(LoadedCheckpoint c, String file, Safetensors.TensorSink sink) {
         try (InputStream in = c.open(file)) {
             Safetensors.read(in, c.uri() + "/" + file, sink);

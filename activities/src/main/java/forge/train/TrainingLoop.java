@@ -15,7 +15,6 @@ import forge.optim.AdamW;
 import forge.optim.NonFiniteGradientException;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
-import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
