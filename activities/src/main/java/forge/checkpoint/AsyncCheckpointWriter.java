@@ -110,7 +110,7 @@ public final class AsyncCheckpointWriter implements AutoCloseable {
         Committed committed;
         try {
             List<CheckpointFile> files = build.call();
-            long bytes = files.stream().mapToLong(f -> f.content().length).sum();
+            long bytes = files.stream().mapToLong(CheckpointFile::size).sum();
             committed = new Committed(store.commit(dirName, files), step, bytes,
                     (System.nanoTime() - start) / 1e9);
         } catch (AttemptReplacedException replaced) {

@@ -1,9 +1,13 @@
 package forge.checkpoint;
 
+import forge.storage.ObjectNotFoundException;
 import forge.storage.S3Storage;
+import forge.storage.StorageException;
 import forge.storage.S3Uri;
 import forge.storage.StoredObject;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,13 +19,19 @@ import java.util.Optional;
  * checkpoint during an outage would throw away progress.
  */
 final class CheckpointReader {
+    /**
+     * Files up to this size are kept in memory once verified (configs, state, small models); larger ones are
+     * digested as they stream by and fetched again when loaded, so verifying never holds a shard.
+     */
+    static final long HELD_MAX_BYTES = 32L * 1024 * 1024;
+
     private final S3Storage s3;
 
     CheckpointReader(S3Storage s3) {
         this.s3 = s3;
     }
 
-    /** Full check: downloads every file and compares size and SHA-256 with the manifest. */
+    /** Full check: streams every file and compares size and SHA-256 with the manifest. */
     Verification read(S3Uri dir) {
         Optional<Manifest> manifest;
         try {
@@ -37,25 +47,59 @@ final class CheckpointReader {
             return new Verification.Invalid("manifest format version " + m.formatVersion()
                     + " is newer than this build understands (" + Manifest.FORMAT_VERSION + ")");
         }
-        Map<String, byte[]> files = new LinkedHashMap<>();
+        Map<String, byte[]> held = new LinkedHashMap<>();
+        Map<String, Manifest.Entry> fetched = new LinkedHashMap<>();
         for (Manifest.Entry e : m.files()) {
-            Optional<byte[]> content = s3.getIfExists(dir.resolve(e.name()));
-            if (content.isEmpty()) {
-                return new Verification.Invalid("missing file " + e.name());
+            Optional<String> problem = e.size() <= HELD_MAX_BYTES ? checkHeld(dir, e, held) : checkStreamed(dir, e);
+            if (problem.isPresent()) {
+                return new Verification.Invalid(problem.get());
             }
-            byte[] bytes = content.get();
-            if (bytes.length != e.size()) {
-                return new Verification.Invalid("file " + e.name() + " has " + bytes.length
-                        + " bytes, manifest says " + e.size());
+            if (!held.containsKey(e.name())) {
+                fetched.put(e.name(), e);
             }
-            String sha = Digests.sha256(bytes);
-            if (!sha.equals(e.sha256())) {
-                return new Verification.Invalid("file " + e.name() + " sha256 " + abbrev(sha)
-                        + " does not match manifest " + abbrev(e.sha256()));
-            }
-            files.put(e.name(), bytes);
         }
-        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(), files, m));
+        return new Verification.Valid(new LoadedCheckpoint(dir, dir.name(),
+                new VerifiedFiles(s3, dir, held, fetched), m));
+    }
+
+    private Optional<String> checkHeld(S3Uri dir, Manifest.Entry e, Map<String, byte[]> held) {
+        Optional<byte[]> content = s3.getIfExists(dir.resolve(e.name()));
+        if (content.isEmpty()) {
+            return Optional.of("missing file " + e.name());
+        }
+        byte[] bytes = content.get();
+        if (bytes.length != e.size()) {
+            return Optional.of("file " + e.name() + " has " + bytes.length + " bytes, manifest says " + e.size());
+        }
+        String sha = Digests.sha256(bytes);
+        if (!sha.equals(e.sha256())) {
+            return Optional.of("file " + e.name() + " sha256 " + abbrev(sha) + " does not match manifest "
+                    + abbrev(e.sha256()));
+        }
+        held.put(e.name(), bytes);
+        return Optional.empty();
+    }
+
+    /** A shard: digested as it streams past and dropped; it is read again, and checked again, when loaded. */
+    private Optional<String> checkStreamed(S3Uri dir, Manifest.Entry e) {
+        S3Uri uri = dir.resolve(e.name());
+        String sha;
+        try (InputStream in = s3.getStream(uri)) {
+            sha = VerifiedFiles.digest(in, e.size());
+        } catch (ObjectNotFoundException missing) {
+            return Optional.of("missing file " + e.name());
+        } catch (IOException broken) {
+            // The connection, not the checkpoint: falling back to an older one would throw progress away.
+            throw new StorageException("reading " + uri + " broke off: " + broken.getMessage(), 0, broken);
+        }
+        if (sha == null) {
+            return Optional.of("file " + e.name() + " does not have the " + e.size() + " bytes the manifest says");
+        }
+        if (!sha.equals(e.sha256())) {
+            return Optional.of("file " + e.name() + " sha256 " + abbrev(sha) + " does not match manifest "
+                    + abbrev(e.sha256()));
+        }
+        return Optional.empty();
     }
 
     /**

@@ -153,22 +153,23 @@ public final class CheckpointStore {
         EpochRecord me = lease.mine();
         if (dirName.equals(FINAL)) {
             S3Uri dir = stageRoot.resolve(FINAL);
-            Manifest manifest = Manifest.describe(FINAL, files, me.epoch(), me.token(), producer);
-            new FinalCommit(s3, dir, lease).write(files, manifest);
+            Manifest manifest = new FinalCommit(s3, dir, lease)
+                    .write(files, entries -> Manifest.of(FINAL, entries, me.epoch(), me.token(), producer));
             log.debug("committed {} ({} files, {} bytes)", dir, files.size(), manifest.totalBytes());
             return dir;
         }
         String ownName = ownName(dirName, me.epoch());
         S3Uri dir = stageRoot.resolve(ownName);
-        Manifest manifest = Manifest.describe(ownName, files, me.epoch(), me.token(), producer);
         lease.check();
         clearForRecommit(dir);
+        List<Manifest.Entry> entries = new ArrayList<>();
         for (int i = 0; i < files.size(); i++) {
-            s3.put(dir.resolve(files.get(i).name()), files.get(i).content());
+            entries.add(upload(dir, files.get(i)));
             if (i == 0 && files.size() > 1 && CommitPauses.duringUploadMs > 0) { // test hook, see CommitPauses
                 CommitPauses.pause(CommitPauses.duringUploadMs, "during the upload of " + dir);
             }
         }
+        Manifest manifest = Manifest.of(ownName, entries, me.epoch(), me.token(), producer);
         if (CommitPauses.beforeManifestMs > 0) { // test hook, see CommitPauses
             CommitPauses.pause(CommitPauses.beforeManifestMs, "before the manifest of " + dir);
         }
@@ -185,6 +186,19 @@ public final class CheckpointStore {
                     e.getMessage());
         }
         return dir;
+    }
+
+    /**
+     * One file: an in-memory one in one PUT, a streamed one part by part with its digest computed on the way (never
+     * all of it on the heap, see {@link CheckpointBuffers}).
+     */
+    private Manifest.Entry upload(S3Uri dir, CheckpointFile f) {
+        S3Uri uri = dir.resolve(f.name());
+        if (f.inMemory()) {
+            s3.put(uri, f.content());
+            return new Manifest.Entry(f.name(), f.size(), Digests.sha256(f.content()));
+        }
+        return new Manifest.Entry(f.name(), f.size(), s3.putStreamed(uri, f.size(), f.body()));
     }
 
     /** A step name gets this attempt's epoch; another attempt's directory is not this attempt's to write. */

@@ -8,11 +8,13 @@ import forge.storage.StoredObject;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * Writes a stage's {@code final/}, the one directory every attempt of a stage shares (its name is the contract the
@@ -39,22 +41,36 @@ final class FinalCommit {
         this.conditional = s3.conditionalWrites(lease.directory());
     }
 
-    void write(List<CheckpointFile> files, Manifest manifest) {
-        byte[] manifestJson = manifest.toJson();
+    /**
+     * @param describe the manifest of the files as uploaded (digests computed while they streamed)
+     * @return the manifest written
+     */
+    Manifest write(List<CheckpointFile> files, Function<List<Manifest.Entry>, Manifest> describe) {
         for (int round = 1; ; round++) {
             lease.check();
             Map<String, StoredObject> present = new LinkedHashMap<>();
             s3.listWithSizes(dir).forEach(o -> present.put(o.name(), o));
             boolean clean = true;
+            List<Manifest.Entry> entries = new ArrayList<>();
             for (CheckpointFile f : files) {
-                clean &= put(f.name(), f.content(), present.get(f.name()));
+                Optional<String> sha = put(f, present.get(f.name()));
+                clean &= sha.isPresent();
+                entries.add(new Manifest.Entry(f.name(), f.size(),
+                        sha.orElse(f.inMemory() ? Digests.sha256(f.content()) : UNKNOWN)));
             }
-            clean &= put(Manifest.FILE_NAME, manifestJson, present.get(Manifest.FILE_NAME));
+            Manifest manifest = describe.apply(entries);
+            byte[] manifestJson = manifest.toJson();
+            // Not over files another attempt wrote: their digests are not known, and the next round replaces them.
+            if (clean) {
+                // Named for the log only: the object written is MANIFEST.json.
+                clean = put(new CheckpointFile("manifest", manifestJson), Manifest.FILE_NAME,
+                        present.get(Manifest.FILE_NAME)).isPresent();
+            }
             // Read after write: the manifest must be ours, and no claim may have landed meanwhile.
             lease.check();
             Optional<byte[]> stored = s3.getIfExists(dir.resolve(Manifest.FILE_NAME));
             if (clean && stored.isPresent() && Arrays.equals(stored.get(), manifestJson)) {
-                return;
+                return manifest;
             }
             if (round == ROUNDS) {
                 throw new StorageException(dir + " kept changing while this attempt wrote it (" + ROUNDS
@@ -64,30 +80,60 @@ final class FinalCommit {
         }
     }
 
-    /** One object; false when someone else's write got in the way (after which the lease still held). */
-    private boolean put(String name, byte[] content, StoredObject seen) {
+    /** A digest no file has: marks an entry of a round that is written again anyway. */
+    private static final String UNKNOWN = "0".repeat(64);
+
+    private Optional<String> put(CheckpointFile f, StoredObject seen) {
+        return put(f, f.name(), seen);
+    }
+
+    /**
+     * One object; its SHA-256, or empty when someone else's write got in the way (after which the lease still
+     * held).
+     */
+    private Optional<String> put(CheckpointFile f, String name, StoredObject seen) {
         S3Uri uri = dir.resolve(name);
         if (!conditional) {
             lease.check();
-            s3.put(uri, content);
-            return true;
+            return Optional.of(upload(uri, f, null, false));
         }
         try {
             if (seen == null || seen.etag() == null) {
-                s3.putIfAbsent(uri, content);
-            } else {
-                s3.putIfMatch(uri, content, seen.etag());
+                return Optional.of(upload(uri, f, null, true));
             }
-            return true;
+            return Optional.of(upload(uri, f, seen.etag(), true));
         } catch (PreconditionFailedException e) {
             // Another writer got there first: if it was a newer attempt, this one stops here.
             lease.check();
-            Optional<byte[]> now = s3.getIfExists(uri);
-            if (now.isPresent() && Arrays.equals(now.get(), content)) {
-                return true; // the same bytes (a retried request's first try, or an identical result)
+            if (f.inMemory()) {
+                Optional<byte[]> now = s3.getIfExists(uri);
+                if (now.isPresent() && Arrays.equals(now.get(), f.content())) {
+                    // the same bytes (a retried request's first try, or an identical result)
+                    return Optional.of(Digests.sha256(f.content()));
+                }
             }
-            log.warn("{} was written by an older attempt while this one committed; replacing it", uri);
-            return false;
+            // A streamed file is not compared (that would mean reading it back): the next round replaces it with
+            // If-Match, which is right whoever wrote it.
+            log.warn("{} was written by another attempt while this one committed; replacing it", uri);
+            return Optional.empty();
         }
+    }
+
+    private String upload(S3Uri uri, CheckpointFile f, String ifMatch, boolean conditionally) {
+        if (f.inMemory()) {
+            if (!conditionally) {
+                s3.put(uri, f.content());
+            } else if (ifMatch == null) {
+                s3.putIfAbsent(uri, f.content());
+            } else {
+                s3.putIfMatch(uri, f.content(), ifMatch);
+            }
+            return Digests.sha256(f.content());
+        }
+        if (!conditionally) {
+            return s3.putStreamed(uri, f.size(), f.body());
+        }
+        return ifMatch == null ? s3.putStreamedIfAbsent(uri, f.size(), f.body())
+                : s3.putStreamedIfMatch(uri, f.size(), f.body(), ifMatch);
     }
 }

@@ -3,6 +3,8 @@ package forge.checkpoint;
 import forge.errors.BadInputException;
 import forge.storage.S3Uri;
 
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -16,7 +18,9 @@ import java.util.Optional;
  */
 public record LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files, Manifest manifest) {
     public LoadedCheckpoint {
-        files = Collections.unmodifiableMap(new LinkedHashMap<>(files));
+        if (!(files instanceof VerifiedFiles)) {
+            files = Collections.unmodifiableMap(new LinkedHashMap<>(files));
+        }
     }
 
     public LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files) {
@@ -50,12 +54,37 @@ public record LoadedCheckpoint(S3Uri uri, String name, Map<String, byte[]> files
         return Optional.ofNullable(files.get(fileName));
     }
 
+    public boolean has(String fileName) {
+        return files.containsKey(fileName);
+    }
+
+    /**
+     * A file as a stream, checked against the manifest as it is read (the stream fails at its end if the file
+     * changed since it was verified): how shards are loaded without holding one.
+     */
+    public InputStream open(String fileName) {
+        InputStream in = files instanceof VerifiedFiles v ? v.open(fileName) : held(fileName);
+        if (in == null) {
+            throw new BadInputException("checkpoint " + uri + " has no file '" + fileName + "' (it has "
+                    + String.join(", ", files.keySet()) + ")");
+        }
+        return in;
+    }
+
+    private InputStream held(String fileName) {
+        byte[] b = files.get(fileName);
+        return b == null ? null : new ByteArrayInputStream(b);
+    }
+
     /** The step from a {@code step-NNNNNNNNN} name; -1 for "final" or any other name. */
     public long step() {
         return CheckpointNames.parseStep(name);
     }
 
     public long totalBytes() {
+        if (manifest != null && files instanceof VerifiedFiles) {
+            return manifest.totalBytes();
+        }
         return files.values().stream().mapToLong(b -> b.length).sum();
     }
 }

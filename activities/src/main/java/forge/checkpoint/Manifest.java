@@ -80,12 +80,18 @@ public record Manifest(int formatVersion, String name, List<Entry> files, String
         return describe(name, files, 0, null, Map.of());
     }
 
-    /** Describes {@code files} as the attempt of {@code epoch} writes them. */
+    /** Describes in-memory {@code files} as the attempt of {@code epoch} writes them. */
     public static Manifest describe(String name, List<CheckpointFile> files, long epoch, String token,
                                     Map<String, String> producer) {
         List<Entry> entries = files.stream()
                 .map(f -> new Entry(f.name(), f.content().length, Digests.sha256(f.content())))
                 .toList();
+        return of(name, entries, epoch, token, producer);
+    }
+
+    /** Files already uploaded, with the digests computed while they streamed. */
+    public static Manifest of(String name, List<Entry> entries, long epoch, String token,
+                              Map<String, String> producer) {
         return new Manifest(FORMAT_VERSION, name, entries, Instant.now().toString(), epoch, token, producer);
     }
 

@@ -11,6 +11,7 @@ import forge.model.GptConfig;
 import forge.model.HfNames;
 import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
+import forge.tensor.SafetensorsIndex;
 import forge.tokenizer.HfTokenizerConfig;
 import forge.tokenizer.PretrainedTokenizer;
 import forge.tokenizer.Tokenizer;
@@ -170,32 +171,24 @@ public record HfCheckpoint(GptConfig config, Map<String, HostTensor> weights, To
         if (single != null) {
             return Safetensors.read(single);
         }
-        ObjectNode index = object(dir, INDEX, false);
-        if (index == null) {
+        byte[] indexJson = dir.read(INDEX);
+        if (indexJson == null) {
             String why = dir.read("pytorch_model.bin") != null ? " (pytorch_model.bin is not read: convert it to "
                     + "safetensors)" : "";
             throw new BadInputException(dir.where(WEIGHTS) + ": is missing, and there is no " + INDEX + why);
         }
-        JsonNode map = index.path("weight_map");
-        if (!map.isObject() || map.isEmpty()) {
-            throw BadInputException.field(dir.where(INDEX) + " weight_map", "must be an object of tensor -> file");
-        }
-        Set<String> shards = new LinkedHashSet<>();
-        map.properties().forEach(e -> shards.add(e.getValue().asText()));
+        SafetensorsIndex index = SafetensorsIndex.parse(indexJson, dir.where(INDEX));
         Map<String, HostTensor> all = new LinkedHashMap<>();
-        for (String shard : shards) {
-            if (shard.contains("/") || shard.contains("\\") || shard.startsWith(".")) {
-                throw BadInputException.field(dir.where(INDEX) + " weight_map", "\"" + shard + "\" is not a file name");
-            }
+        for (String shard : index.shards()) {
             byte[] bytes = dir.read(shard);
             if (bytes == null) {
                 throw new BadInputException(dir.where(shard) + ": is missing (listed in " + INDEX + ")");
             }
             all.putAll(Safetensors.read(bytes));
         }
-        map.properties().forEach(e -> {
-            if (!all.containsKey(e.getKey())) {
-                throw new BadInputException(dir.where(e.getValue().asText()) + ": lacks tensor " + e.getKey()
+        index.weightMap().forEach((tensor, shard) -> {
+            if (!all.containsKey(tensor)) {
+                throw new BadInputException(dir.where(shard) + ": lacks tensor " + tensor
                         + " that " + INDEX + " puts there");
             }
         });

@@ -52,19 +52,7 @@ final class MultipartPut {
         // On AWS: CRC32 declared on create, parts and complete, which is what S3 expects once the SDK adds part
         // checksums. Elsewhere none, since S3-compatible servers often reject checksum trailers.
         ChecksumAlgorithm algorithm = crc32 ? ChecksumAlgorithm.CRC32 : null;
-        String uploadId = s3.createMultipartUpload(b -> {
-            b.bucket(uri.bucket()).key(uri.key()).checksumAlgorithm(algorithm);
-            if (condition.any() && condition.onCreateToo()) {
-                b.overrideConfiguration(o -> {
-                    if (condition.ifNoneMatch() != null) {
-                        o.putHeader("If-None-Match", condition.ifNoneMatch());
-                    }
-                    if (condition.ifMatch() != null) {
-                        o.putHeader("If-Match", condition.ifMatch());
-                    }
-                });
-            }
-        }).uploadId();
+        String uploadId = create(s3, uri, algorithm, condition);
         int count = (int) ((data.length + partSize - 1) / partSize);
         // Parts go up a few at a time: one at a time, each waited for its payload hash, the transfer and the server's
         // write in turn, and on S3 itself one connection carries a fraction of what a few do.
@@ -110,7 +98,23 @@ final class MultipartPut {
         }
     }
 
-    private static CompletedPart await(Future<CompletedPart> f) {
+    static String create(S3Client s3, S3Uri uri, ChecksumAlgorithm algorithm, Condition condition) {
+        return s3.createMultipartUpload(b -> {
+            b.bucket(uri.bucket()).key(uri.key()).checksumAlgorithm(algorithm);
+            if (condition.any() && condition.onCreateToo()) {
+                b.overrideConfiguration(o -> {
+                    if (condition.ifNoneMatch() != null) {
+                        o.putHeader("If-None-Match", condition.ifNoneMatch());
+                    }
+                    if (condition.ifMatch() != null) {
+                        o.putHeader("If-Match", condition.ifMatch());
+                    }
+                });
+            }
+        }).uploadId();
+    }
+
+    static CompletedPart await(Future<CompletedPart> f) {
         try {
             return f.get();
         } catch (InterruptedException e) {
@@ -127,7 +131,7 @@ final class MultipartPut {
         }
     }
 
-    private static void stop(ExecutorService pool) {
+    static void stop(ExecutorService pool) {
         pool.shutdownNow();
         try {
             pool.awaitTermination(30, TimeUnit.SECONDS);

@@ -44,6 +44,8 @@ import java.util.function.Supplier;
  */
 public final class S3Storage implements AutoCloseable, UriOpener {
     private static final int DELETE_BATCH = 1000;
+    /** Parts of one object uploaded at once; a streamed upload holds one more buffer, the one filling. */
+    public static final int PARTS_IN_FLIGHT = MultipartPut.PARALLEL_PARTS;
 
     private final S3Settings settings;
     private final S3ClientOptions options;
@@ -147,6 +149,97 @@ public final class S3Storage implements AutoCloseable, UriOpener {
             }
             return null;
         });
+    }
+
+    /**
+     * Uploads an object of {@code size} bytes as {@code body} produces them, multipart from the multipart threshold
+     * on, and returns its SHA-256 (hex) computed on the way. The heap holds at most {@link #streamingBufferBytes} of
+     * it. Below the threshold the body is buffered and sent in one PUT.
+     */
+    public String putStreamed(S3Uri uri, long size, ObjectBody body) {
+        return putStreamedConditionally(uri, size, body, null, null);
+    }
+
+    /** {@link #putStreamed} with {@code If-None-Match: *}, as {@link #putIfAbsent}. */
+    public String putStreamedIfAbsent(S3Uri uri, long size, ObjectBody body) {
+        return putStreamedConditionally(uri, size, body, "*", null);
+    }
+
+    /** {@link #putStreamed} with {@code If-Match}, as {@link #putIfMatch}. */
+    public String putStreamedIfMatch(S3Uri uri, long size, ObjectBody body, String etag) {
+        if (etag == null || etag.isBlank()) {
+            throw new IllegalArgumentException("putIfMatch needs the ETag the object is expected to have");
+        }
+        return putStreamedConditionally(uri, size, body, null, etag);
+    }
+
+    /** The most heap a {@link #putStreamed} of an object of {@code size} bytes holds. */
+    public long streamingBufferBytes(long size) {
+        return size < options.multipartThreshold() ? size : StreamingPut.bufferBytes(size, options.partSize());
+    }
+
+    private String putStreamedConditionally(S3Uri uri, long size, ObjectBody body, String ifNoneMatch,
+                                            String ifMatch) {
+        requireObjectKey(uri);
+        if (size < 0) {
+            throw new IllegalArgumentException("object " + uri + " has negative size " + size);
+        }
+        if (size < options.multipartThreshold()) {
+            byte[] content = new byte[(int) size];
+            FixedArrayOutput out = new FixedArrayOutput(content, uri);
+            try {
+                body.writeTo(out);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("producing " + uri + " failed", e);
+            }
+            if (out.position != size) {
+                throw new IllegalStateException(uri + " was announced as " + size + " bytes but its body wrote "
+                        + out.position);
+            }
+            putConditionally(uri, content, ifNoneMatch, ifMatch);
+            return StreamingPut.sha256(content);
+        }
+        String sha = call("PUT", uri, () -> StreamingPut.upload(s3, uri, size, body, options.partSize(),
+                settings.endpoint() == null, new MultipartPut.Condition(ifNoneMatch, ifMatch,
+                        settings.endpoint() != null)));
+        multipartUploads.incrementAndGet();
+        return sha;
+    }
+
+    /** Writes into an array of the announced size; more bytes than announced is the producer's bug. */
+    private static final class FixedArrayOutput extends java.io.OutputStream {
+        private final byte[] into;
+        private final S3Uri uri;
+        int position;
+
+        FixedArrayOutput(byte[] into, S3Uri uri) {
+            this.into = into;
+            this.uri = uri;
+        }
+
+        @Override
+        public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            if (len > into.length - position) {
+                throw new IllegalStateException(uri + " was announced as " + into.length + " bytes but its body"
+                        + " wrote more");
+            }
+            System.arraycopy(b, off, into, position, len);
+            position += len;
+        }
+    }
+
+    /**
+     * The object as a stream, to read once and close; {@link ObjectNotFoundException} when absent. A body that
+     * breaks off surfaces as an IOException from the stream (the SDK does not retry a stream handed out).
+     */
+    public InputStream getStream(S3Uri uri) {
+        requireObjectKey(uri);
+        return call("GET", uri, () -> s3.getObject(b -> b.bucket(uri.bucket()).key(uri.key())));
     }
 
     /**

@@ -14,7 +14,7 @@ import java.util.Map;
  * A tensor copied off the device: safetensors dtype name, shape and little-endian bytes. Checkpoints are built from
  * these so that writing to storage never touches the engine; the copy in {@link #of} is the only stall.
  */
-public record HostTensor(String dtype, long[] shape, byte[] data) {
+public record HostTensor(String dtype, long[] shape, byte[] data) implements TensorSource {
 
     private static final Map<String, Integer> ELEMENT_BYTES = Map.of(
             "F64", 8, "F32", 4, "F16", 2, "BF16", 2,
@@ -31,6 +31,16 @@ public record HostTensor(String dtype, long[] shape, byte[] data) {
             throw new IllegalArgumentException("dtype " + dtype + " shape " + Arrays.toString(shape) + " needs "
                     + expected + " bytes, got " + data.length);
         }
+    }
+
+    @Override
+    public long byteSize() {
+        return data.length;
+    }
+
+    @Override
+    public void writeTo(java.io.OutputStream out) throws java.io.IOException {
+        out.write(data);
     }
 
     /** Bytes per element of a safetensors dtype, or -1 when this code does not know it. */

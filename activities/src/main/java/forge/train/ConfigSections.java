@@ -91,8 +91,12 @@ public final class ConfigSections {
         int steps = c.integer("interval_steps", 500);
         double seconds = c.number("interval_seconds", 300);
         int keepLast = c.integer("keep_last", 3);
+        // Its default stays out of the resolved config: it changes files, not training, and a run checkpointed before
+        // the key existed must still match its own config when it resumes.
+        int shardSizeMb = c.has("shard_size_mb") ? c.integer("shard_size_mb", CheckpointSpec.DEFAULT_SHARD_SIZE_MB)
+                : CheckpointSpec.DEFAULT_SHARD_SIZE_MB;
         c.finish();
-        return new CheckpointSpec(steps, seconds, keepLast);
+        return new CheckpointSpec(steps, seconds, keepLast, shardSizeMb);
     }
 
     public static SampleSpec sample(ConfigNode root, int count, int maxNewTokens, String prompt, double temperature) {

@@ -101,8 +101,20 @@ public record ParentModel(String uri, LoadedCheckpoint checkpoint, GptConfig con
             throw new BadInputException("parent checkpoint " + uri + ": " + e.getMessage(), e);
         }
         List<String> digest = new ArrayList<>();
-        for (String name : List.of("model.safetensors", "tokenizer.json", "config.json")) {
-            digest.add(name + " " + Digests.sha256(c.file(name)));
+        List<String> named = new ArrayList<>();
+        if (c.has(HfCheckpoint.WEIGHTS)) {
+            named.add(HfCheckpoint.WEIGHTS);
+        } else {
+            // Sharded weights: the index and every shard, by the digests the manifest verified (no second download).
+            named.add(HfCheckpoint.INDEX);
+            named.addAll(forge.tensor.SafetensorsIndex.parse(c.file(HfCheckpoint.INDEX), c.uri() + "/"
+                    + HfCheckpoint.INDEX).shards());
+        }
+        named.addAll(List.of("tokenizer.json", "config.json"));
+        for (String name : named) {
+            String sha = c.manifest() == null ? null
+                    : c.manifest().entry(name).map(forge.checkpoint.Manifest.Entry::sha256).orElse(null);
+            digest.add(name + " " + (sha != null ? sha : Digests.sha256(c.file(name))));
         }
         return new ParentModel(c.uri().toString(), c, read.config(), read.tokenizer(), read.weights(),
                 List.copyOf(digest));

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import forge.checkpoint.AsyncCheckpointWriter;
 import forge.checkpoint.CheckpointFile;
 import forge.checkpoint.CheckpointStore;
+import forge.checkpoint.CheckpointTensors;
 import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
@@ -14,7 +15,6 @@ import forge.optim.AdamW;
 import forge.optim.NonFiniteGradientException;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
-import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -318,9 +318,10 @@ public final class TrainingLoop {
     private List<CheckpointFile> stepFiles(Map<String, HostTensor> weights, Map<String, HostTensor> moments,
                                            Map<String, Map<String, HostTensor>> extra, TrainState s) {
         List<CheckpointFile> files = new ArrayList<>();
-        files.add(new CheckpointFile("model.safetensors", Safetensors.write(weights, Map.of("format", "pt"))));
-        files.add(new CheckpointFile("optimizer.safetensors", Safetensors.write(moments, Map.of())));
-        extra.forEach((name, tensors) -> files.add(new CheckpointFile(name, Safetensors.write(tensors, Map.of()))));
+        long shard = settings.checkpoint().shardBytes();
+        files.addAll(CheckpointTensors.files("model", weights, Map.of("format", "pt"), shard));
+        files.addAll(CheckpointTensors.files("optimizer", moments, Map.of(), shard));
+        extra.forEach((name, tensors) -> files.add(CheckpointTensors.single(name, tensors, Map.of())));
         files.add(new CheckpointFile("tokenizer.json", tokenizer.toHuggingFaceJson().getBytes(StandardCharsets.UTF_8)));
         files.add(new CheckpointFile("config.json", json(model.huggingFaceConfig())));
         files.add(new CheckpointFile("state.json", s.toJson()));
@@ -381,8 +382,8 @@ public final class TrainingLoop {
             throw new BadInputException(c.uri() + " was written by a different config of this stage; "
                     + "a run id names one spec — start the changed spec under a new run id");
         }
-        model.load(Safetensors.read(c.file("model.safetensors")));
-        optimizer.loadState(Safetensors.read(c.file("optimizer.safetensors")));
+        model.load(CheckpointTensors.readAll(c, "model"));
+        optimizer.loadState(CheckpointTensors.readAll(c, "optimizer"));
         metrics.resumed();
         log.info("resuming {} from {} at step {}", saved.stage(), c.uri(), saved.step());
         List<String> changed = Provenance.differences(c.producer(), Provenance.of(model.parameters()));

@@ -13,7 +13,6 @@ import forge.optim.AdamW;
 import forge.rewards.RewardModel;
 import forge.rewards.RewardStats;
 import forge.rollout.RolloutPrompts;
-import forge.tensor.Safetensors;
 import forge.tokenizer.Tokenizer;
 import forge.train.KeepAlive;
 import forge.train.MemoryCheck;
@@ -161,10 +160,10 @@ public final class PpoStage {
 
     private static void restoreCritic(LoadedCheckpoint c, PpoTask.Models models, AdamW criticOptimizer) {
         if (models.critic != null) {
-            models.critic.load(Safetensors.read(c.file(VALUE_MODEL)));
-            criticOptimizer.loadState(Safetensors.read(c.file(VALUE_OPTIMIZER)));
+            models.critic.load(forge.checkpoint.CheckpointTensors.readFile(c, VALUE_MODEL));
+            criticOptimizer.loadState(forge.checkpoint.CheckpointTensors.readFile(c, VALUE_OPTIMIZER));
         } else {
-            models.loadValueHead(Safetensors.read(c.file(VALUE_HEAD)));
+            models.loadValueHead(forge.checkpoint.CheckpointTensors.readFile(c, VALUE_HEAD));
         }
     }
 
