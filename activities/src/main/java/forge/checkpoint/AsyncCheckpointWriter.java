@@ -20,7 +20,8 @@ import java.util.function.Consumer;
 
 /**
  * Writes checkpoints on one background thread so training only pays for copying tensors to host memory. At most one
- * checkpoint is in flight: {@link #submit} waits for the previous one, which bounds memory to two host copies and
+ * checkpoint is in flight: {@link #submit} waits for the previous one, which bounds memory to two host copies (one
+ * where the caller also waits with {@link #awaitIdle} before it copies, as the training loop does) and
  * keeps commits in step order. A failed checkpoint is logged and counted, never half-committed (the manifest goes
  * last), so the previous commit stays the newest valid one.
  */

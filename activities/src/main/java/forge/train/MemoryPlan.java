@@ -1,5 +1,7 @@
 package forge.train;
 
+import forge.checkpoint.CheckpointBuffers;
+
 import forge.model.GptConfig;
 
 import java.util.ArrayList;
@@ -114,15 +116,14 @@ public record MemoryPlan(String stage, String device, List<Part> parts) {
     }
 
     /**
-     * Host bytes of checkpoints in flight, as the writer works today: the training thread's host copy of the weights
-     * and moments (4 + 8 B per trainable parameter, 4 B per frozen one), and for the previous checkpoint still
-     * uploading its host copy, its serialized files and the upload's copy of them — 4 copies (see
-     * AsyncCheckpointWriter: at most one in flight). Streaming checkpoints bound this by a shard; pass that bound
-     * instead once they land.
+     * Host bytes of checkpoints in flight: the training thread's host copy of the weights and moments (4 B per
+     * parameter and 8 B per trainable one; the loop waits for the previous upload before it copies, so there is one
+     * copy), and the streaming writer's part buffers ({@link CheckpointBuffers#peakBytes}: 88 MiB with the production
+     * client, whatever the model's size; docs/checkpoints.md).
      */
     public static long checkpointBuffers(long params, long trainableParams) {
         long state = 4 * params + 8 * trainableParams;
-        return 4 * state;
+        return state + CheckpointBuffers.peakBytes(CheckpointSpec.DEFAULT_SHARD_SIZE_MB * forge.tensor.ShardedSafetensors.MB);
     }
 
     public static MemoryPlan of(Inputs in) {

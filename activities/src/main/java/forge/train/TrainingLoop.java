@@ -288,9 +288,12 @@ public final class TrainingLoop {
     /**
      * The training thread only copies tensors to host; serializing and uploading happen in the background. It keeps
      * heartbeating while it waits for the previous upload, which a slow S3 can stretch past the heartbeat timeout.
+     * It waits before copying, not after: the wait is the same, and the host then holds one copy of the state, not
+     * two (the memory plan counts one).
      */
     private void submit(AsyncCheckpointWriter writer, long done, TrainingProgress now) {
         long t0 = System.nanoTime();
+        KeepAlive.during(io.control(), now, writer::awaitIdle);
         Map<String, HostTensor> weights = model.snapshot();
         Map<String, HostTensor> moments = optimizer.snapshotState();
         Map<String, Map<String, HostTensor>> extra = task.extraTensors();
