@@ -65,6 +65,7 @@ public final class Gpt implements AutoCloseable {
     private final LinkedHashMap<String, NDArray> loraParams = new LinkedHashMap<>(); // empty until addLora
     private LoraConfig lora;                  // null until addLora, and again after mergeLora
     private NDArray score;                    // score.weight (1, C), null until addScoreHead
+    private Precision precision = Precision.FP32; // what the matmuls compute in; see setPrecision
 
     // ---------------------------------------------------------------------------------------------- construction
 
@@ -200,7 +201,24 @@ public final class Gpt implements AutoCloseable {
      * {@link #forward(NDArray, boolean)}, for a caller that also reads the trunk (a value head sharing it).
      */
     public NDArray lmHead(NDArray hidden) {
-        return hidden.matMul(head.transpose());
+        return headLogits(hidden);
+    }
+
+    /** (..., C) → (..., V) float32: the head's matmul in the compute dtype, its logits widened for the loss. */
+    private NDArray headLogits(NDArray x) {
+        return Precision.full(precision.compute(x).matMul(precision.compute(head).transpose()));
+    }
+
+    /**
+     * Makes every later forward compute its matmuls in p (see {@link Precision}); the parameters stay float32.
+     * A stage sets it on the model it trains before the first step; FP32, the default, changes nothing.
+     */
+    public void setPrecision(Precision p) {
+        this.precision = p.requireRunnable("train.precision");
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     /** What the private forward returns. */
@@ -309,7 +327,7 @@ public final class Gpt implements AutoCloseable {
                 x = Dropouts.apply(x.add(pos), config.dropout(), training);
             }
             Rope.Angles angles = rope == null ? null : rope.angles(past, t, posIds, lastPosition);
-            Pass pass = new Pass(b, t, past, mask, angles, cache, training);
+            Pass pass = new Pass(b, t, past, mask, angles, cache, training, precision);
             x = x.reshape(b * t, c);                                                             // (B*T, C)
             for (Block block : blocks) {
                 x = block.forward(x, pass);
@@ -320,7 +338,7 @@ public final class Gpt implements AutoCloseable {
                 t = 1;
             }
             logits = output == Output.HIDDEN ? x.reshape(b, t, c)                                // (B, T, C)
-                    : x.matMul(head.transpose()).reshape(b, t, config.vocabSize());             // (B, T, V)
+                    : headLogits(x).reshape(b, t, config.vocabSize());                          // (B, T, V)
             NDScope.unregister(logits);
         }
         if (cache != null) {
