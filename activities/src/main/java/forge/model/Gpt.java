@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.DoubleSupplier;
 import java.util.function.Predicate;
 
 /**
@@ -66,6 +67,7 @@ public final class Gpt implements AutoCloseable {
     private LoraConfig lora;                  // null until addLora, and again after mergeLora
     private NDArray score;                    // score.weight (1, C), null until addScoreHead
     private Precision precision = Precision.FP32; // what the matmuls compute in; see setPrecision
+    private DoubleSupplier lossScale;         // fp16's current loss scale, null when the loss is not scaled
 
     // ---------------------------------------------------------------------------------------------- construction
 
@@ -214,7 +216,24 @@ public final class Gpt implements AutoCloseable {
      * A stage sets it on the model it trains before the first step; FP32, the default, changes nothing.
      */
     public void setPrecision(Precision p) {
+        setPrecision(p, null);
+    }
+
+    /**
+     * {@link #setPrecision(Precision)} with the loss scale its backward runs under (fp16: the optimizer's
+     * LossScaler, which unscales the gradients again), as torch.autocast and GradScaler travel together in a step.
+     */
+    public void setPrecision(Precision p, DoubleSupplier lossScale) {
         this.precision = p.requireRunnable("train.precision");
+        this.lossScale = lossScale;
+    }
+
+    /**
+     * What a training step hands to backward: the loss times the current loss scale under fp16, the loss itself
+     * otherwise. Every stage's backward goes through this, so small fp16 gradients survive.
+     */
+    public NDArray scaleForBackward(NDArray loss) {
+        return lossScale == null ? loss : EngineArrays.scale(loss, lossScale.getAsDouble());
     }
 
     public Precision precision() {

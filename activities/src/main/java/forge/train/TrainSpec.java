@@ -1,12 +1,24 @@
 package forge.train;
 
 import forge.errors.BadInputException;
+import forge.model.Precision;
 
-/** Optimizer steps, and the rows per micro-batch and micro-batches per step (gradient accumulation). */
-public record TrainSpec(long maxSteps, int batchSize, int gradAccumSteps) {
+/**
+ * Optimizer steps, the rows per micro-batch and micro-batches per step (gradient accumulation), the precision the
+ * forward computes in (train.precision; fp32 master weights and moments whatever it is) and the dtype final/'s
+ * weights are written in (train.export_dtype).
+ */
+public record TrainSpec(long maxSteps, int batchSize, int gradAccumSteps, Precision precision,
+                        Precision exportDtype) {
     public TrainSpec {
         if (maxSteps <= 0) throw BadInputException.field("train.max_steps", "must be > 0, got " + maxSteps);
         if (batchSize <= 0) throw BadInputException.field("train.batch_size", "must be > 0, got " + batchSize);
         if (gradAccumSteps <= 0) throw BadInputException.field("train.grad_accum_steps", "must be > 0, got " + gradAccumSteps);
+        precision.requireRunnable("train.precision");
+    }
+
+    /** fp32 training, fp32 export. */
+    public TrainSpec(long maxSteps, int batchSize, int gradAccumSteps) {
+        this(maxSteps, batchSize, gradAccumSteps, Precision.FP32, Precision.FP32);
     }
 }

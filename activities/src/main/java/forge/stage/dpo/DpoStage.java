@@ -150,7 +150,8 @@ public final class DpoStage {
                             cfg.loss().name().toLowerCase(java.util.Locale.ROOT));
                 }
                 var settings = new TrainingLoop.Settings(Stages.DPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

@@ -152,7 +152,8 @@ public final class GrpoStage {
                             cfg.objective().groupSize(), rewards.names(), TrainingLoop.fmt(before.get("rewardSft")));
                 }
                 var settings = new TrainingLoop.Settings(Stages.GRPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.evalInterval(), cfg.checkpoint());
+                        cfg.evalInterval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

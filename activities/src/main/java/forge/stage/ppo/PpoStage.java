@@ -144,7 +144,8 @@ public final class PpoStage {
                             TrainingLoop.fmt(before.get("rewardSft")));
                 }
                 var settings = new TrainingLoop.Settings(Stages.PPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.evalInterval(), cfg.checkpoint());
+                        cfg.evalInterval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

@@ -102,7 +102,8 @@ public final class PretrainStage {
                         gptConfig.parameterCount(), tokenizer.vocabSize(), valStart);
             }
             var settings = new TrainingLoop.Settings(Stages.PRETRAIN, cfg.seed(), cfg.train().maxSteps(),
-                    cfg.eval().interval(), cfg.checkpoint());
+                    cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
             var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
             setup.close();
             return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,

@@ -54,7 +54,7 @@ public final class PretrainTask implements TrainingLoop.Task {
                 NDArray y = manager.create(batch.targets(), new Shape(batch.batchSize(), batch.blockSize()));
                 NDArray logits = model.forward(x, true); // (B, T, V)
                 NDArray loss = Gpt.crossEntropy(logits, y, null);
-                gc.backward(EngineArrays.scale(loss, 1.0 / accum));
+                gc.backward(model.scaleForBackward(EngineArrays.scale(loss, 1.0 / accum)));
                 lossSum += loss.getFloat();
             }
         }

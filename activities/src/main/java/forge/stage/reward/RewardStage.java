@@ -160,7 +160,8 @@ public final class RewardStage {
                             TrainingLoop.fmt(task.last.accuracy()));
                 }
                 var settings = new TrainingLoop.Settings(Stages.REWARD, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
@@ -212,7 +213,7 @@ public final class RewardStage {
                      GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     // Summed over this micro-batch's prompts, divided by the step's: the step's mean over prompts.
                     NDArray loss = EngineArrays.scale(pairLossSum(rewards(b, true), b), 1.0 / groups);
-                    gc.backward(loss);
+                    gc.backward(model.scaleForBackward(loss));
                     lossSum += loss.getFloat();
                 }
                 for (int last : b.lastIndex()) {

@@ -182,7 +182,8 @@ public final class SftStage {
                             before.getOrDefault("taskAccuracyBefore", Double.NaN));
                 }
                 var settings = new TrainingLoop.Settings(Stages.SFT, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
@@ -235,7 +236,7 @@ public final class SftStage {
                 try (NDScope scope = new NDScope();
                      GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     NDArray loss = Gpt.crossEntropy(logits(b, true), ids(b.targets(), b), weights(b));
-                    gc.backward(EngineArrays.scale(loss, share));
+                    gc.backward(model.scaleForBackward(EngineArrays.scale(loss, share)));
                     lossSum += loss.getFloat() * share;
                 }
                 tokens += nonPadding(b);
