@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA path's checks on a machine with one NVIDIA GPU, in under 8 minutes (infra/gpu/README.md):
-#   the CUDA engine loads; GPT-2 small's shape trains (tokens/s, MFU against the GPU's bf16 peak, memory plan);
+#   the CUDA engine loads; GPT-2 small's shape trains (tokens/s, MFU against the GPU's bf16/fp16 peak, in fp16, memory plan);
 #   a pretrain stage stopped and resumed on this GPU ends byte-identical; a Llama HF fixture fine-tunes a few steps.
 # Usage: infra/gpu/verify.sh [extra ./forge gpu-verify options, e.g. --steps 100 --precision fp32]
 # Not yet run on a GPU (BENCHMARKS.md, "GPU verification").
@@ -14,7 +14,7 @@ fail() { echo "verify.sh: $*" >&2; exit 2; }
 command -v nvidia-smi >/dev/null || fail "no nvidia-smi: this machine has no NVIDIA driver"
 gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 echo "gpu: $gpu ($(nvidia-smi -L | wc -l) visible; driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1))"
-# Dense bf16 tensor-core peak in TFLOP/s (NVIDIA datasheets, without sparsity), for MFU.
+# Dense bf16 (= fp16) tensor-core peak in TFLOP/s (NVIDIA datasheets, without sparsity), for MFU.
 case "$gpu" in
   *H200*) peak=989 ;;
   *H100*PCIe*) peak=756 ;;

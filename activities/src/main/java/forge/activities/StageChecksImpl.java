@@ -67,7 +67,7 @@ public class StageChecksImpl implements StageChecks {
         PretrainConfig cfg = PretrainConfig.parse(input.config());
         GptConfig model = cfg.gptConfig(cfg.tokenizer().vocabSize() > 0 ? cfg.tokenizer().vocabSize() : 512);
         MemoryCheck.atStart(Stages.PRETRAIN, model, model.parameterCount(), java.util.List.of(),
-                cfg.train().batchSize(), model.blockSize(), 1, cfg.train().activationCheckpointing());
+                cfg.train().batchSize(), model.blockSize(), 1, cfg.train());
     }
 
     private void checkSources(JsonNode sources, String field) {

@@ -63,6 +63,8 @@ public final class BareTraining {
         try (NDManager manager = NDManager.newBaseManager();
              Gpt model = Gpt.create(manager, gptConfig, cfg.seed());
              AdamW optimizer = new AdamW(manager, model.parameters(), cfg.optimizer())) {
+            forge.optim.LossScaler scaler = optimizer.lossScaler();
+            model.setPrecision(cfg.train().precision(), scaler == null ? null : scaler::scale);
             PretrainTask task = new PretrainTask(cfg, model, manager, tokenizer, sampler, valBatches);
             double valStart = task.validationLoss();
             double valEnd = valStart;
@@ -71,8 +73,13 @@ public final class BareTraining {
                 long t0 = System.nanoTime();
                 // As TrainingLoop does, so that this run's weights equal the stage's step for step.
                 Engine.getInstance().setRandomSeed(TrainingLoop.stepSeed(cfg.seed(), step));
-                tokens += task.accumulateGradients(step).tokens();
-                optimizer.step(step);
+                var sl = task.accumulateGradients(step);
+                tokens += sl.tokens();
+                if (!Double.isFinite(sl.loss()) && scaler != null) {
+                    optimizer.skipNonFiniteLoss(step);   // fp16 overflow, as TrainingLoop handles it
+                } else {
+                    optimizer.step(step);
+                }
                 long t1 = System.nanoTime();
                 stepNanos += t1 - t0;
                 long done = step + 1;

@@ -40,7 +40,7 @@ import java.util.function.Consumer;
  * @param device      "cuda" (fail unless DJL's default device is a GPU) or "cpu"
  * @param steps       training steps of the throughput run
  * @param peakTflops  the GPU's dense peak for the precision, for MFU (0: not printed)
- * @param precision   written as the stage's {@code precision} key unless "fp32" (the key is another part of issue 17)
+ * @param precision   written as the stage's {@code train.precision} unless "fp32"
  * @param llamaFixture a Hugging Face Llama checkpoint directory to fine-tune, or null to skip
  */
 public record GpuVerify(String device, boolean tiny, int steps, double peakTflops, String precision,
@@ -106,7 +106,7 @@ public record GpuVerify(String device, boolean tiny, int steps, double peakTflop
         try {
             ObjectNode spec = (ObjectNode) YAML.readTree(pretrainSpec(maxSteps, batch, checkpointEvery));
             if (!precision.equals("fp32")) {
-                spec.put("precision", precision);
+                ((ObjectNode) spec.get("train")).put("precision", precision);
             }
             return PretrainConfig.parse(spec);
         } catch (IOException e) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import forge.checkpoint.CheckpointFile;
+import forge.model.Precision;
 import forge.tokenizer.HfTokenizerConfig;
 import forge.tokenizer.PretrainedTokenizer;
 import forge.tokenizer.SpecialToken;
@@ -37,14 +38,16 @@ public final class HfExport {
     }
 
     /**
-     * The files with config.json's token ids set and the generation and tokenizer configs added (replacing any of
-     * the same name).
+     * The files with config.json's token ids and torch_dtype (the dtype the weights were written in, see
+     * {@link ExportDtype}) set and the generation and tokenizer configs added (replacing any of the same name).
      */
-    public static List<CheckpointFile> complete(List<CheckpointFile> files, Tokenizer tok, int blockSize) {
+    public static List<CheckpointFile> complete(List<CheckpointFile> files, Tokenizer tok, int blockSize,
+                                                Precision weightsDtype) {
         List<CheckpointFile> out = new ArrayList<>();
         for (CheckpointFile f : files) {
             switch (f.name()) {
-                case HfCheckpoint.CONFIG -> out.add(new CheckpointFile(f.name(), config(f.content(), tok)));
+                case HfCheckpoint.CONFIG -> out.add(new CheckpointFile(f.name(),
+                        config(f.content(), tok, weightsDtype)));
                 case HfCheckpoint.GENERATION_CONFIG, HfCheckpoint.TOKENIZER_CONFIG -> {
                 }
                 default -> out.add(f);
@@ -55,7 +58,7 @@ public final class HfExport {
         return out;
     }
 
-    private static byte[] config(byte[] configJson, Tokenizer tok) {
+    private static byte[] config(byte[] configJson, Tokenizer tok, Precision weightsDtype) {
         ObjectNode c;
         try {
             c = (ObjectNode) JSON.readTree(configJson);
@@ -66,6 +69,7 @@ public final class HfExport {
         c.put("bos_token_id", ids.bos);
         c.set("eos_token_id", eosNode(ids));
         c.put("pad_token_id", ids.pad);
+        c.put("torch_dtype", weightsDtype.torchDtype());
         return bytes(c);
     }
 

@@ -40,9 +40,9 @@ final class Attention implements SelfAttention {
     public NDArray forward(NDArray x, int layer, Pass p) {
         long b = p.b();
         long t = p.t();
-        NDArray qh = heads(q.forward(x), b, t, nHead);                                  // (B, nh, T, d)
-        NDArray kh = heads(k.forward(x), b, t, nKvHead);                                // (B, nkv, T, d)
-        NDArray vh = heads(v.forward(x), b, t, nKvHead);                                // (B, nkv, T, d)
+        NDArray qh = heads(q.forward(x, p.precision()), b, t, nHead);                   // (B, nh, T, d)
+        NDArray kh = heads(k.forward(x, p.precision()), b, t, nKvHead);                 // (B, nkv, T, d)
+        NDArray vh = heads(v.forward(x, p.precision()), b, t, nKvHead);                 // (B, nkv, T, d)
         qh = Rope.apply(qh, p.angles());
         kh = Rope.apply(kh, p.angles());
         if (p.cache() != null) {
@@ -50,9 +50,9 @@ final class Attention implements SelfAttention {
             kh = kv[0];                                                                  // (B, nkv, past+T, d)
             vh = kv[1];
         }
-        NDArray y = SelfAttention.attend(qh, repeat(kh), repeat(vh), p.mask(), scale, dropout, p.training());
+        NDArray y = SelfAttention.attend(qh, repeat(kh), repeat(vh), p, scale, dropout);
         y = y.transpose(0, 2, 1, 3).reshape(b * t, (long) nHead * headDim);               // (B*T, nh*d)
-        return o.forward(y);                                                             // (B*T, C)
+        return o.forward(y, p.precision());                                              // (B*T, C)
     }
 
     private NDArray heads(NDArray x, long b, long t, int n) {

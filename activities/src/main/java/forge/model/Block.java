@@ -28,7 +28,7 @@ final class Block {
     /** x (B*T, C) → (B*T, C). */
     NDArray forward(NDArray x, Pass p) {
         x = x.add(attn.forward(norm1.forward(x), index, p));
-        return x.add(mlp.forward(norm2.forward(x), p.training()));
+        return x.add(mlp.forward(norm2.forward(x), p));
     }
 
     /** Every linear by module path inside the block, attention first. */

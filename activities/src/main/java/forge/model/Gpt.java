@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Function;
+import java.util.function.DoubleSupplier;
 import java.util.function.Predicate;
 
 /**
@@ -67,6 +68,8 @@ public final class Gpt implements AutoCloseable {
     private final LinkedHashMap<String, NDArray> loraParams = new LinkedHashMap<>(); // empty until addLora
     private LoraConfig lora;                  // null until addLora, and again after mergeLora
     private NDArray score;                    // score.weight (1, C), null until addScoreHead
+    private Precision precision = Precision.FP32; // what the matmuls compute in; see setPrecision
+    private DoubleSupplier lossScale;         // fp16's current loss scale, null when the loss is not scaled
 
     // ---------------------------------------------------------------------------------------------- construction
 
@@ -202,7 +205,41 @@ public final class Gpt implements AutoCloseable {
      * {@link #forward(NDArray, boolean)}, for a caller that also reads the trunk (a value head sharing it).
      */
     public NDArray lmHead(NDArray hidden) {
-        return hidden.matMul(head.transpose());
+        return headLogits(hidden);
+    }
+
+    /** (..., C) → (..., V) float32: the head's matmul in the compute dtype, its logits widened for the loss. */
+    private NDArray headLogits(NDArray x) {
+        return Precision.full(precision.compute(x).matMul(precision.compute(head).transpose()));
+    }
+
+    /**
+     * Makes every later forward compute its matmuls in p (see {@link Precision}); the parameters stay float32.
+     * A stage sets it on the model it trains before the first step; FP32, the default, changes nothing.
+     */
+    public void setPrecision(Precision p) {
+        setPrecision(p, null);
+    }
+
+    /**
+     * {@link #setPrecision(Precision)} with the loss scale its backward runs under (fp16: the optimizer's
+     * LossScaler, which unscales the gradients again), as torch.autocast and GradScaler travel together in a step.
+     */
+    public void setPrecision(Precision p, DoubleSupplier lossScale) {
+        this.precision = p.requireRunnable("train.precision");
+        this.lossScale = lossScale;
+    }
+
+    /**
+     * What a training step hands to backward: the loss times the current loss scale under fp16, the loss itself
+     * otherwise. Every stage's backward goes through this, so small fp16 gradients survive.
+     */
+    public NDArray scaleForBackward(NDArray loss) {
+        return lossScale == null ? loss : EngineArrays.scale(loss, lossScale.getAsDouble());
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     /** What the private forward returns. */
@@ -338,7 +375,7 @@ public final class Gpt implements AutoCloseable {
                 x = Dropouts.apply(x.add(pos), config.dropout(), training);
             }
             Rope.Angles angles = rope == null ? null : rope.angles(past, t, posIds, lastPosition);
-            Pass pass = new Pass(b, t, past, mask, angles, cache, training);
+            Pass pass = new Pass(b, t, past, mask, angles, cache, training, precision);
             x = x.reshape(b * t, c);                                                             // (B*T, C)
             for (Block block : ck != null ? List.<Block>of() : blocks) {
                 // Each block's intermediates are freed as it returns (autograd keeps what backward needs), so the
@@ -359,7 +396,7 @@ public final class Gpt implements AutoCloseable {
                 t = 1;
             }
             logits = output == Output.HIDDEN ? x.reshape(b, t, c)                                // (B, T, C)
-                    : x.matMul(head.transpose()).reshape(b, t, config.vocabSize());             // (B, T, V)
+                    : headLogits(x).reshape(b, t, config.vocabSize());                          // (B, T, V)
             if (ck != null) {
                 logits = ck.backward(logits, pass);
             }

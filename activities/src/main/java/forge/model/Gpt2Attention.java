@@ -35,7 +35,7 @@ final class Gpt2Attention implements SelfAttention {
         long b = p.b();
         long t = p.t();
         long hs = nEmbd / nHead;
-        NDList qkv = cAttn.forward(x).split(3, 1);                                  // 3 × (B*T, C)
+        NDList qkv = cAttn.forward(x, p.precision()).split(3, 1);                                  // 3 × (B*T, C)
         NDArray q = qkv.get(0).reshape(b, t, nHead, hs).transpose(0, 2, 1, 3);      // (B, nh, T, hs)
         NDArray k = qkv.get(1).reshape(b, t, nHead, hs).transpose(0, 2, 1, 3);      // (B, nh, T, hs)
         NDArray v = qkv.get(2).reshape(b, t, nHead, hs).transpose(0, 2, 1, 3);      // (B, nh, T, hs)
@@ -44,9 +44,9 @@ final class Gpt2Attention implements SelfAttention {
             k = kv[0];                                                               // (B, nh, past+T, hs)
             v = kv[1];                                                               // (B, nh, past+T, hs)
         }
-        NDArray y = SelfAttention.attend(q, k, v, p.mask(), scale, dropout, p.training()); // (B, nh, T, hs)
+        NDArray y = SelfAttention.attend(q, k, v, p, scale, dropout);                   // (B, nh, T, hs)
         y = y.transpose(0, 2, 1, 3).reshape(b * t, nEmbd);                           // (B*T, C)
-        return Dropouts.apply(cProj.forward(y), dropout, p.training());              // (B*T, C)
+        return Dropouts.apply(cProj.forward(y, p.precision()), dropout, p.training()); // (B*T, C)
     }
 
     @Override

@@ -34,23 +34,28 @@ final class Linear {
         return weight.getShape().get(conv1d ? 1 : 0);
     }
 
-    /** x (N, in) → (N, out). */
-    NDArray forward(NDArray x) {
+    /** x (N, in) → (N, out), in the precision's compute dtype (the weights cast from their fp32 masters). */
+    NDArray forward(NDArray x, Precision precision) {
+        x = precision.compute(x);
+        NDArray w = precision.compute(weight);
+        NDArray bs = bias == null ? null : precision.compute(bias);
         NDArray y;
         if (conv1d) {
-            y = x.matMul(weight);                                                    // (N, out)
-            if (bias != null) {
-                y = y.add(bias);
+            y = x.matMul(w);                                                         // (N, out)
+            if (bs != null) {
+                y = y.add(bs);
             }
         } else {
-            y = bias == null ? ai.djl.nn.core.Linear.linear(x, weight).singletonOrThrow()
-                    : ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow(); // (N, out)
+            y = bs == null ? ai.djl.nn.core.Linear.linear(x, w).singletonOrThrow()
+                    : ai.djl.nn.core.Linear.linear(x, w, bs).singletonOrThrow();     // (N, out)
         }
-        Adapter a = adapter;
-        if (a != null) {
-            NDArray low = conv1d ? x.matMul(a.a) : ai.djl.nn.core.Linear.linear(x, a.a).singletonOrThrow(); // (N, r)
-            low = low.mul(a.scale);
-            y = y.add(conv1d ? low.matMul(a.b) : ai.djl.nn.core.Linear.linear(low, a.b).singletonOrThrow());
+        Adapter ad = adapter;
+        if (ad != null) {
+            NDArray a = precision.compute(ad.a);
+            NDArray b = precision.compute(ad.b);
+            NDArray low = conv1d ? x.matMul(a) : ai.djl.nn.core.Linear.linear(x, a).singletonOrThrow(); // (N, r)
+            low = low.mul(precision.compute(ad.scale));
+            y = y.add(conv1d ? low.matMul(b) : ai.djl.nn.core.Linear.linear(low, b).singletonOrThrow());
         }
         return y;
     }

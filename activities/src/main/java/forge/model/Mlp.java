@@ -29,10 +29,10 @@ final class Mlp implements FeedForward {
     }
 
     @Override
-    public NDArray forward(NDArray x, boolean training) {
-        NDArray u = cFc.forward(x);                                                  // (B*T, 4C)
+    public NDArray forward(NDArray x, Pass p) {
+        NDArray u = cFc.forward(x, p.precision());                                   // (B*T, 4C)
         u = Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);     // gelu_new
-        return Dropouts.apply(cProj.forward(u), dropout, training);                  // (B*T, C)
+        return Dropouts.apply(cProj.forward(u, p.precision()), dropout, p.training()); // (B*T, C)
     }
 
     @Override

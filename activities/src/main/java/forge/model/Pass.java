@@ -13,6 +13,8 @@ import ai.djl.ndarray.NDArray;
  * @param angles   the rotary angles of these positions; null for GPT-2's learned positions
  * @param cache    keys and values so far, or null
  * @param training whether dropout is active
+ * @param precision what the matmuls compute in (see {@link Precision})
  */
-record Pass(long b, long t, int past, NDArray mask, Rope.Angles angles, KvCache cache, boolean training) {
+record Pass(long b, long t, int past, NDArray mask, Rope.Angles angles, KvCache cache, boolean training,
+            Precision precision) {
 }

@@ -12,14 +12,18 @@ interface SelfAttention {
     /** Its linears by module path inside the block ("attn.c_attn", "self_attn.q_proj", ...), for LoRA. */
     Map<String, Linear> linears();
 
-    /** softmax(q·kᵀ·scale + mask)·v with dropout on the weights: q (B, nh, T, d), k and v (B, nh, S, d). */
-    static NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale, double dropout,
-                          boolean training) {
-        NDArray att = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);                 // (B, nh, T, S)
-        if (mask != null) {
-            att = att.add(mask);
+    /**
+     * softmax(q·kᵀ·scale + mask)·v with dropout on the weights: q (B, nh, T, d), k and v (B, nh, S, d). Both
+     * matmuls in the pass's compute dtype, the softmax in float32 (as autocast does).
+     */
+    static NDArray attend(NDArray q, NDArray k, NDArray v, Pass p, NDArray scale, double dropout) {
+        Precision pr = p.precision();
+        NDArray att = pr.compute(q).matMul(pr.compute(k).transpose(0, 1, 3, 2)).mul(scale); // (B, nh, T, S)
+        att = Precision.full(att);
+        if (p.mask() != null) {
+            att = att.add(p.mask());
         }
-        att = Dropouts.apply(att.softmax(-1), dropout, training);
-        return att.matMul(v);                                                        // (B, nh, T, d)
+        att = Dropouts.apply(att.softmax(-1), dropout, p.training());
+        return pr.compute(att).matMul(pr.compute(v));                                 // (B, nh, T, d)
     }
 }

@@ -19,10 +19,10 @@ final class SwiGluMlp implements FeedForward {
     }
 
     @Override
-    public NDArray forward(NDArray x, boolean training) {
-        NDArray g = gate.forward(x);                                                 // (B*T, I)
-        NDArray h = Activation.sigmoid(g).mul(g).mul(up.forward(x));                 // silu(g)·up: (B*T, I)
-        return down.forward(h);                                                      // (B*T, C)
+    public NDArray forward(NDArray x, Pass p) {
+        NDArray g = gate.forward(x, p.precision());                                  // (B*T, I)
+        NDArray h = Activation.sigmoid(g).mul(g).mul(up.forward(x, p.precision()));  // silu(g)·up: (B*T, I)
+        return down.forward(h, p.precision());                                       // (B*T, C)
     }
 
     @Override

@@ -26,6 +26,11 @@ import java.util.Map;
  *
  * <p>There is no hidden step counter: t = step + 1 comes from the caller, so moments plus the step number are the
  * whole state and a resumed run continues exactly.
+ *
+ * <p>fp16 ({@link AdamWConfig#lossScaling()}): the gradients arrive multiplied by the {@link LossScaler}'s scale.
+ * As GradScaler's unscale_ before clip_grad_norm_, the norm is measured unscaled and 1/scale is folded into the
+ * kernel's rescale_grad with the clip, so unscaling costs no extra pass. A non-finite norm then skips the step and
+ * backs the scale off instead of throwing; the scaler's state is part of {@link #snapshotState()}.
  */
 public final class AdamW implements AutoCloseable {
     private final NDManager manager;
@@ -33,14 +38,20 @@ public final class AdamW implements AutoCloseable {
     private final LinkedHashMap<String, NDArray> params;
     private final LinkedHashMap<String, NDArray> expAvg = new LinkedHashMap<>();
     private final LinkedHashMap<String, NDArray> expAvgSq = new LinkedHashMap<>();
+    private final LossScaler scaler;        // null unless cfg.lossScaling()
 
-    public record StepStats(double lr, double gradNorm) {
+    /** @param skipped the update was not applied: fp16 gradients overflowed and the loss scale backed off */
+    public record StepStats(double lr, double gradNorm, boolean skipped) {
+        public StepStats(double lr, double gradNorm) {
+            this(lr, gradNorm, false);
+        }
     }
 
     public AdamW(NDManager manager, LinkedHashMap<String, NDArray> params, AdamWConfig cfg) {
         this.manager = manager.newSubManager();
         this.cfg = cfg;
         this.params = new LinkedHashMap<>(params);
+        this.scaler = cfg.lossScaling() ? new LossScaler() : null;
         params.forEach((name, p) -> {
             if (!p.hasGradient()) {
                 throw new IllegalArgumentException("parameter " + name + " does not require a gradient");
@@ -57,6 +68,25 @@ public final class AdamW implements AutoCloseable {
 
     public AdamWConfig config() {
         return cfg;
+    }
+
+    /** The fp16 loss scaler whose scale the gradients arrive multiplied by, or null without loss scaling. */
+    public LossScaler lossScaler() {
+        return scaler;
+    }
+
+    /**
+     * Drops this step's gradients without updating because its loss was not finite: under loss scaling the step is
+     * skipped and the scale backs off, as an overflowing backward would have made it (returns the skipped stats);
+     * without, nothing to decide here — the caller refuses the step.
+     */
+    public StepStats skipNonFiniteLoss(long scheduleStep) {
+        zeroGrad();
+        if (scaler == null) {
+            throw new IllegalStateException("a non-finite loss is skipped only under loss scaling");
+        }
+        scaler.update(false);
+        return new StepStats(LrSchedule.at(cfg, scheduleStep), Double.NaN, true);
     }
 
     /**
@@ -93,6 +123,15 @@ public final class AdamW implements AutoCloseable {
             }
             // As clip_grad_norm_: the norm of the per-parameter norms, in float32 on the engine.
             gradNorm = NDArrays.stack(norms).norm().getFloat();
+            double lossScale = scaler == null ? 1 : scaler.scale();
+            if (scaler != null) {
+                gradNorm /= lossScale;                 // exact: the scale is a power of two
+                if (!Double.isFinite(gradNorm)) {
+                    zeroGrad();
+                    scaler.update(false);
+                    return new StepStats(lr, gradNorm, true);
+                }
+            }
             if (!Double.isFinite(gradNorm)) {
                 // As clip_grad_norm_(error_if_nonfinite=True), before anything is applied: a NaN in one moment would
                 // spread to every later update, and clipping by a NaN scale would write NaN into every weight.
@@ -102,6 +141,9 @@ public final class AdamW implements AutoCloseable {
             float scale = 1f;
             if (cfg.gradClip() > 0 && gradNorm > cfg.gradClip()) {
                 scale = (float) (cfg.gradClip() / (gradNorm + 1e-6));
+            }
+            if (scaler != null) {
+                scale = (float) (scale / lossScale);   // unscale and clip in the kernel's one rescale_grad
             }
             int i = 0;
             for (Map.Entry<String, NDArray> e : params.entrySet()) {
@@ -122,6 +164,9 @@ public final class AdamW implements AutoCloseable {
                         true);                             // decoupled (AdamW) decay
             }
         }
+        if (scaler != null) {
+            scaler.update(true);
+        }
         return new StepStats(lr, gradNorm);
     }
 
@@ -135,6 +180,9 @@ public final class AdamW implements AutoCloseable {
         LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
         expAvg.forEach((name, m) -> out.put("exp_avg." + name, HostTensor.of(m)));
         expAvgSq.forEach((name, v) -> out.put("exp_avg_sq." + name, HostTensor.of(v)));
+        if (scaler != null) {
+            out.putAll(scaler.snapshot());
+        }
         return out;
     }
 
@@ -155,9 +203,16 @@ public final class AdamW implements AutoCloseable {
             }
         }
         for (String name : state.keySet()) {
-            if (!targets.containsKey(name)) {
+            if (LossScaler.isState(name) && scaler == null) {
+                throw new BadInputException("optimizer checkpoint holds fp16 loss-scaler state (" + name
+                        + "): it was written by an fp16 run, and this one does not scale its loss");
+            }
+            if (!targets.containsKey(name) && !LossScaler.isState(name)) {
                 throw new BadInputException("optimizer checkpoint has tensor " + name + " that this model does not");
             }
+        }
+        if (scaler != null) {
+            scaler.load(state);                        // checked before any moment is written
         }
         targets.forEach((name, a) -> EngineArrays.copyInto(a, state.get(name)));
     }

@@ -4,10 +4,17 @@ import forge.errors.BadInputException;
 
 /**
  * AdamW hyperparameters and nanoGPT's learning-rate schedule: linear warmup over warmupSteps, cosine decay to
- * minLr at decaySteps, minLr after. gradClip 0 turns global-norm clipping off.
+ * minLr at decaySteps, minLr after. gradClip 0 turns global-norm clipping off. lossScaling puts a {@link LossScaler}
+ * in front of the update (train.precision: fp16).
  */
 public record AdamWConfig(double learningRate, double minLr, int warmupSteps, int decaySteps, double beta1,
-                          double beta2, double eps, double weightDecay, double gradClip) {
+                          double beta2, double eps, double weightDecay, double gradClip, boolean lossScaling) {
+
+    /** Without loss scaling: fp32 training. */
+    public AdamWConfig(double learningRate, double minLr, int warmupSteps, int decaySteps, double beta1,
+                       double beta2, double eps, double weightDecay, double gradClip) {
+        this(learningRate, minLr, warmupSteps, decaySteps, beta1, beta2, eps, weightDecay, gradClip, false);
+    }
 
     public AdamWConfig {
         if (!(learningRate > 0) || Double.isInfinite(learningRate)) {

@@ -3,6 +3,7 @@ package forge.train;
 import forge.config.ConfigNode;
 import forge.data.SourceSpec;
 import forge.errors.BadInputException;
+import forge.model.Precision;
 import forge.optim.AdamWConfig;
 
 import java.util.ArrayList;
@@ -31,10 +32,18 @@ public final class ConfigSections {
         int decay = tr.integer("lr_decay_steps", (int) Math.min(Integer.MAX_VALUE, Math.max(maxSteps, warmup)));
         double beta1 = tr.number("beta1", 0.9), beta2 = tr.number("beta2", 0.99), eps = tr.number("eps", 1e-8);
         double weightDecay = tr.number("weight_decay", d.weightDecay()), gradClip = tr.number("grad_clip", 1.0);
-        boolean checkpointing = tr.bool("activation_checkpointing", false);
+        // These three are read (and so resolved) only when set: an fp32 spec resolves as it did before precision existed, so its
+        // checkpoints still resume and its cache key still matches. fp32 export by default whatever the precision:
+        // the masters are fp32, so it is lossless; bf16 export halves final/ when asked.
+        Precision precision = tr.has("precision")
+                ? Precision.parse("train.precision", tr.text("precision", "fp32")) : Precision.FP32;
+        Precision exportDtype = tr.has("export_dtype")
+                ? Precision.parse("train.export_dtype", tr.text("export_dtype", "fp32")) : Precision.FP32;
+        boolean checkpointing = tr.has("activation_checkpointing") && tr.bool("activation_checkpointing", false);
         tr.finish();
-        return new Train(new TrainSpec(maxSteps, batchSize, accum, checkpointing),
-                new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip));
+        return new Train(new TrainSpec(maxSteps, batchSize, accum, precision, exportDtype, checkpointing),
+                new AdamWConfig(lr, minLr, warmup, decay, beta1, beta2, eps, weightDecay, gradClip,
+                        precision == Precision.FP16));
     }
 
     /**

@@ -26,7 +26,7 @@ public final class MemoryCheck {
 
     /**
      * The one call a stage makes before it builds its models: plans for the engine's default device in fp32 without
-     * activation checkpointing (precision and checkpointing are wired by the stage options that add them), logs the
+     * activation checkpointing (stages pass their train section to the overload that reads both), logs the
      * plan and refuses a stage that does not fit.
      *
      * @param rows   rows of one micro-batch's forward (a preference stage's pairs count twice)
@@ -34,15 +34,23 @@ public final class MemoryCheck {
      */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
                                      int seq, int copies) {
-        return atStart(stage, model, trainable, frozen, rows, seq, copies, false);
+        return atStart(stage, model, trainable, frozen, rows, seq, copies, MemoryPlan.Precision.FP32, false);
     }
 
-    /** {@link #atStart} for a stage that may train with activation checkpointing. */
+    /** {@link #atStart} with the stage's train section: its precision and activation checkpointing. */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
-                                     int seq, int copies, boolean activationCheckpointing) {
+                                     int seq, int copies, TrainSpec train) {
+        return atStart(stage, model, trainable, frozen, rows, seq, copies,
+                MemoryPlan.Precision.valueOf(train.precision().name()), train.activationCheckpointing());
+    }
+
+    /** {@link #atStart} for a stage that may train with activation checkpointing or in lower precision. */
+    public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
+                                     int seq, int copies, MemoryPlan.Precision precision,
+                                     boolean activationCheckpointing) {
         long params = model.parameterCount() * copies;
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs(stage, device(Engine.getInstance().defaultDevice()),
-                model, trainable, frozen, rows, seq, MemoryPlan.Precision.FP32, activationCheckpointing,
+                model, trainable, frozen, rows, seq, precision, activationCheckpointing,
                 MemoryPlan.checkpointBuffers(params, trainable * copies), copies));
         log.info("{} memory plan: {} GiB on {} ({})", stage, MemoryPlan.gib(plan.deviceBytes()), plan.device(),
                 plan.terms(false));

@@ -11,7 +11,10 @@ import forge.checkpoint.LoadedCheckpoint;
 import forge.checkpoint.StageCache;
 import forge.errors.BadInputException;
 import forge.model.Gpt;
+import forge.hf.ExportDtype;
+import forge.model.Precision;
 import forge.optim.AdamW;
+import forge.optim.LossScaler;
 import forge.optim.NonFiniteGradientException;
 import forge.storage.S3Uri;
 import forge.tensor.HostTensor;
@@ -119,8 +122,18 @@ public final class TrainingLoop {
     /** @param tokens tokens the step trained on (padding excluded), for throughput */
     public record StepLoss(double loss, long tokens) {}
 
-    /** @param evalInterval steps between validations; the last step always validates */
-    public record Settings(String stage, long seed, long maxSteps, int evalInterval, CheckpointSpec checkpoint) {}
+    /**
+     * @param evalInterval steps between validations; the last step always validates
+     * @param precision    what the trained model's forward computes in (train.precision)
+     * @param exportDtype  the dtype of final/'s weights (train.export_dtype)
+     */
+    public record Settings(String stage, long seed, long maxSteps, int evalInterval, CheckpointSpec checkpoint,
+                           Precision precision, Precision exportDtype) {
+        /** fp32 training and export. */
+        public Settings(String stage, long seed, long maxSteps, int evalInterval, CheckpointSpec checkpoint) {
+            this(stage, seed, maxSteps, evalInterval, checkpoint, Precision.FP32, Precision.FP32);
+        }
+    }
 
     /** Where a stage keeps its checkpoints and reports its progress; cache null turns reuse off. */
     public record Io(CheckpointStore store, TrainingMetrics metrics, StageControl control, StageCache cache,
@@ -152,6 +165,8 @@ public final class TrainingLoop {
         this.state = state;
         this.lastCheckpoint = resumedFrom;
         this.wallStart = wallStart;
+        LossScaler scaler = optimizer.lossScaler();
+        model.setPrecision(settings.precision(), scaler == null ? null : scaler::scale);
         io.store().producer(Provenance.of(model.parameters()));
     }
 
@@ -198,8 +213,16 @@ public final class TrainingLoop {
                         state = state.withMetrics(r.state());
                     } else {
                         sl = task.accumulateGradients(step);
-                        requireFinite(sl, step);
-                        stats = optimizer.step(step);
+                        if (!Double.isFinite(sl.loss()) && optimizer.lossScaler() != null) {
+                            stats = optimizer.skipNonFiniteLoss(step);   // fp16 overflow: skip, back off
+                        } else {
+                            requireFinite(sl, step);
+                            stats = optimizer.step(step);
+                        }
+                    }
+                    if (stats.skipped()) {
+                        countSkipped(step);
+                        sl = new StepLoss(Double.isFinite(sl.loss()) ? sl.loss() : lastLoss, sl.tokens());
                     }
                 } catch (NonFiniteGradientException e) {
                     // The optimizer refused the step, so the weights are still those of the step before. The upload
@@ -255,6 +278,17 @@ public final class TrainingLoop {
             io.cache().record(settings.stage(), io.cacheKey(), S3Uri.parse(finalUri));
         }
         return outcome(true, maxSteps, finalUri, samples);
+    }
+
+    /**
+     * An fp16 step whose gradients overflowed was skipped and the loss scale halved, as GradScaler does: counted, so
+     * a run that skips often (the scale cannot settle) shows it.
+     */
+    private void countSkipped(long step) {
+        double skipped = state.metrics().getOrDefault("fp16StepsSkipped", 0.0) + 1;
+        state = state.withMetrics(Map.of("fp16StepsSkipped", skipped));
+        log.warn("{} step {}: fp16 gradients overflowed; the update was skipped and the loss scale is now {}",
+                settings.stage(), step, optimizer.lossScaler().scale());
     }
 
     /** Once the checkpoint in flight (taken before the bad step, so good) has landed. */
@@ -336,14 +370,15 @@ public final class TrainingLoop {
         List<CheckpointFile> extra = task.outputFiles();
         Map<String, HostTensor> moments = optimizer.snapshotState();
         Map<String, HostTensor> weights = task.outputWeights();
-        List<CheckpointFile> files = stepFiles(weights != null ? weights : model.snapshot(), moments,
+        List<CheckpointFile> files = stepFiles(
+                ExportDtype.weights(weights != null ? weights : model.snapshot(), settings.exportDtype()), moments,
                 task.extraTensors(), state);
         files.add(new CheckpointFile("samples.json", json(samples)));
         String finalDir = io.store().stageRoot().resolve(CheckpointStore.FINAL).toString();
         files.add(new CheckpointFile("report.html",
                 forge.report.StageReport.file(state, summaryMetrics(state, lastLoss), samples, finalDir)));
         files.addAll(extra);
-        files = forge.hf.HfExport.complete(files, tokenizer, model.config().blockSize());
+        files = forge.hf.HfExport.complete(files, tokenizer, model.config().blockSize(), settings.exportDtype());
         String uri = io.store().commit(CheckpointStore.FINAL, files).toString();
         lastCheckpoint = uri;
         return uri;

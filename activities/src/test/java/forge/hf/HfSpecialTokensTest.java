@@ -45,7 +45,7 @@ class HfSpecialTokensTest {
         assertEquals("ho", ChatEncoder.reply(tok, generated, prompt.length), "the reply stops at <|im_end|>");
 
         List<CheckpointFile> files = HfExport.complete(List.of(new CheckpointFile("config.json",
-                "{\"model_type\": \"qwen2\"}".getBytes(StandardCharsets.UTF_8))), tok, 128);
+                "{\"model_type\": \"qwen2\"}".getBytes(StandardCharsets.UTF_8))), tok, 128, forge.model.Precision.FP32);
         JsonNode generation = JSON.readTree(file(files, "generation_config.json"));
         assertEquals(JSON.readTree("[" + imEnd + ", " + endoftext + "]"), generation.get("eos_token_id"));
         assertEquals(endoftext, generation.get("pad_token_id").asInt());
@@ -58,7 +58,7 @@ class HfSpecialTokensTest {
         int imEnd = tok.tokenId("<|im_end|>");
         assertEquals(imEnd, tok.id(SpecialToken.PAD), "pad falls back to eos, as in transformers");
         List<CheckpointFile> files = HfExport.complete(List.of(new CheckpointFile("config.json",
-                "{\"model_type\": \"qwen2\"}".getBytes(StandardCharsets.UTF_8))), tok, 128);
+                "{\"model_type\": \"qwen2\"}".getBytes(StandardCharsets.UTF_8))), tok, 128, forge.model.Precision.FP32);
         assertEquals(imEnd, JSON.readTree(file(files, "config.json")).get("pad_token_id").asInt());
 
         // Rows "5 6 7 <eos>" and "5 9 <eos>" padded with eos: transformers reads the last non-pad token, 7 and 9.

@@ -86,7 +86,7 @@ public final class DpoStage {
         }
         ParentModel parent = ParentModel.load(store, policyUri);
         MemoryCheck.atStart(Stages.DPO, parent.config(), parent.config().parameterCount(), List.of(parent.config()),
-                2 * cfg.train().batchSize(), parent.config().blockSize(), 1);
+                2 * cfg.train().batchSize(), parent.config().blockSize(), 1, cfg.train());
         if (parent.weights().containsKey("score.weight")) {
             throw BadInputException.field("init_from", parent.uri() + " is a reward model, not a policy (it has a "
                     + "score head); start DPO from an SFT checkpoint");
@@ -154,7 +154,8 @@ public final class DpoStage {
                             cfg.loss().name().toLowerCase(java.util.Locale.ROOT));
                 }
                 var settings = new TrainingLoop.Settings(Stages.DPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

@@ -98,7 +98,7 @@ final class DpoTask implements TrainingLoop.Task {
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     // Summed over this micro-batch's prompts, divided by the step's: the step's mean over prompts.
                     NDArray loss = EngineArrays.scale(lossSum(logProbs(policy, b, true), ref, b), 1.0 / groups);
-                    gc.backward(loss);
+                    gc.backward(policy.scaleForBackward(loss));
                     lossSum += loss.getFloat();
                 }
             }

@@ -107,7 +107,7 @@ public final class GrpoStage {
         }
         MemoryCheck.atStart(Stages.GRPO, policyParent.config(), policyParent.config().parameterCount(), frozen,
                 Math.max(1, cfg.train().batchSize() * cfg.objective().groupSize() / cfg.objective().miniBatches()),
-                policyParent.config().blockSize(), 1);
+                policyParent.config().blockSize(), 1, cfg.train());
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(policyParent::requireSameAs);
 
@@ -164,7 +164,8 @@ public final class GrpoStage {
                             cfg.objective().groupSize(), rewards.names(), TrainingLoop.fmt(before.get("rewardSft")));
                 }
                 var settings = new TrainingLoop.Settings(Stages.GRPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.evalInterval(), cfg.checkpoint());
+                        cfg.evalInterval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

@@ -265,7 +265,7 @@ final class GrpoTask implements TrainingLoop.IterationTask {
                 throw new TrainingLoop.NonFinite(Stages.GRPO + " loss became " + lossValue + " at step " + step
                         + ", update " + k + " (lower train.learning_rate, or grpo.clip_range)");
             }
-            gc.backward(loss);
+            gc.backward(m.policy().scaleForBackward(loss));
             return new double[] {lossValue, PolicyGradient.clipFraction(ratio, mask, o.clipLow(), o.clipHigh()),
                     PolicyGradient.approxKl(logp, oldLogp, mask)};
         }

@@ -93,7 +93,7 @@ public final class PpoStage {
         MemoryCheck.atStart(Stages.PPO, policyParent.config(), policyParent.config().parameterCount(),
                 List.of(policyParent.config(), rewardParent.config()),
                 Math.max(1, cfg.train().batchSize() / cfg.objective().miniBatches()), policyParent.config().blockSize(),
-                cfg.critic() == PpoConfig.Critic.REWARD ? 2 : 1);
+                cfg.critic() == PpoConfig.Critic.REWARD ? 2 : 1, cfg.train());
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(policyParent::requireSameAs);
 
@@ -149,7 +149,8 @@ public final class PpoStage {
                             TrainingLoop.fmt(before.get("rewardSft")));
                 }
                 var settings = new TrainingLoop.Settings(Stages.PPO, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.evalInterval(), cfg.checkpoint());
+                        cfg.evalInterval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, policy, optimizer, tokenizer, io, state,

@@ -86,7 +86,7 @@ public final class PretrainStage {
         TokenizedCorpus corpus = new TokenizedCorpus(docs, cfg.sources(), tokenizer, cfg.valFraction());
         GptConfig gptConfig = cfg.gptConfig(tokenizer.vocabSize());
         MemoryCheck.atStart(Stages.PRETRAIN, gptConfig, gptConfig.parameterCount(), List.of(),
-                cfg.train().batchSize(), gptConfig.blockSize(), 1, cfg.train().activationCheckpointing());
+                cfg.train().batchSize(), gptConfig.blockSize(), 1, cfg.train());
         BatchSampler sampler = new BatchSampler(corpus, gptConfig.blockSize(), cfg.seed());
         List<Batch> valBatches = sampler.validation(cfg.eval().batches(), cfg.train().batchSize());
 
@@ -105,7 +105,8 @@ public final class PretrainStage {
                         gptConfig.parameterCount(), tokenizer.vocabSize(), valStart);
             }
             var settings = new TrainingLoop.Settings(Stages.PRETRAIN, cfg.seed(), cfg.train().maxSteps(),
-                    cfg.eval().interval(), cfg.checkpoint());
+                    cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
             var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
             setup.close();
             return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,

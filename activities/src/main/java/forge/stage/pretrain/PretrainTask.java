@@ -57,14 +57,14 @@ public final class PretrainTask implements TrainingLoop.Task {
                     model.backwardCheckpointed(gc, x, null, null, logits -> {
                         NDArray l = Gpt.crossEntropy(logits, y, null);
                         loss[0] = l.getFloat();
-                        return EngineArrays.scale(l, 1.0 / accum);
+                        return model.scaleForBackward(EngineArrays.scale(l, 1.0 / accum));
                     });
                     lossSum += loss[0];
                     continue;
                 }
                 NDArray logits = model.forward(x, true); // (B, T, V)
                 NDArray loss = Gpt.crossEntropy(logits, y, null);
-                gc.backward(EngineArrays.scale(loss, 1.0 / accum));
+                gc.backward(model.scaleForBackward(EngineArrays.scale(loss, 1.0 / accum)));
                 lossSum += loss.getFloat();
             }
         }

@@ -89,7 +89,7 @@ public final class RewardStage {
         }
         ParentModel parent = ParentModel.load(store, parentUri);
         MemoryCheck.atStart(Stages.REWARD, parent.config(), parent.config().parameterCount() + parent.config().nEmbd(),
-                List.of(), 2 * cfg.train().batchSize(), parent.config().blockSize(), 1);
+                List.of(), 2 * cfg.train().batchSize(), parent.config().blockSize(), 1, cfg.train());
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
@@ -165,7 +165,8 @@ public final class RewardStage {
                             TrainingLoop.fmt(task.last.accuracy()));
                 }
                 var settings = new TrainingLoop.Settings(Stages.REWARD, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
@@ -217,7 +218,7 @@ public final class RewardStage {
                      GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     // Summed over this micro-batch's prompts, divided by the step's: the step's mean over prompts.
                     NDArray loss = EngineArrays.scale(pairLossSum(rewards(b, true), b), 1.0 / groups);
-                    gc.backward(loss);
+                    gc.backward(model.scaleForBackward(loss));
                     lossSum += loss.getFloat();
                 }
                 for (int last : b.lastIndex()) {

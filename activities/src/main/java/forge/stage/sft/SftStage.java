@@ -93,7 +93,7 @@ public final class SftStage {
         ParentModel parent = ParentModel.load(store, parentUri);
         MemoryCheck.atStart(Stages.SFT, parent.config(), cfg.method() == SftConfig.Method.LORA
                         ? cfg.lora().parameterCount(parent.config()) : parent.config().parameterCount(), List.of(),
-                cfg.train().batchSize(), parent.config().blockSize(), 1, cfg.train().activationCheckpointing());
+                cfg.train().batchSize(), parent.config().blockSize(), 1, cfg.train());
         Optional<LoadedCheckpoint> resume = TrainingLoop.latest(store, metrics);
         resume.ifPresent(parent::requireSameAs);
 
@@ -186,7 +186,8 @@ public final class SftStage {
                             before.getOrDefault("taskAccuracyBefore", Double.NaN));
                 }
                 var settings = new TrainingLoop.Settings(Stages.SFT, cfg.seed(), cfg.train().maxSteps(),
-                        cfg.eval().interval(), cfg.checkpoint());
+                        cfg.eval().interval(), cfg.checkpoint(), cfg.train().precision(),
+                        cfg.train().exportDtype());
                 var io = new TrainingLoop.Io(store, metrics, control, cache, cacheKey);
                 setup.close();
                 return new TrainingLoop(settings, task, model, optimizer, tokenizer, io, state,
@@ -246,12 +247,12 @@ public final class SftStage {
                                 cfg.pack() ? segments(b) : null, logits -> {
                                     NDArray l = Gpt.crossEntropy(logits, y, w);
                                     loss[0] = l.getFloat();
-                                    return EngineArrays.scale(l, share);
+                                    return model.scaleForBackward(EngineArrays.scale(l, share));
                                 });
                         lossSum += loss[0] * share;
                     } else {
                         NDArray loss = Gpt.crossEntropy(logits(b, true), ids(b.targets(), b), weights(b));
-                        gc.backward(EngineArrays.scale(loss, share));
+                        gc.backward(model.scaleForBackward(EngineArrays.scale(loss, share)));
                         lossSum += loss.getFloat() * share;
                     }
                 }
