@@ -25,7 +25,7 @@ class CheckpointResumeBenchTest {
         assertEquals(1, row.resumedStep(), "the torn step 2 must not load");
         assertTrue(row.bitExact());
         assertEquals(999_424L * 12, row.stateBytes());
-        assertTrue(row.held(s.shardBytes()), r.markdown());
+        assertTrue(row.held(s.heapCapBytes()), r.markdown());
         assertTrue(r.held());
         assertTrue(r.markdown().contains("bound held"), r.markdown());
     }
