@@ -2,7 +2,9 @@ package forge.cli;
 
 import forge.bench.BenchSection;
 import forge.bench.CheckpointIoBench;
+import forge.bench.CheckpointResumeBench;
 import forge.errors.BadInputException;
+import forge.tensor.ShardedSafetensors;
 import forge.worker.WorkerProcess;
 import forge.worker.WorkerSettings;
 import picocli.CommandLine.Command;
@@ -28,8 +30,21 @@ final class BenchCheckpointIo implements Callable<Integer> {
             + "folder, deleted afterwards)")
     Path dir;
 
+    @Option(names = "--params", description = "parameter counts, e.g. 125M,350M,700M: each is checkpointed as "
+            + "streamed shards from engine arrays by a child JVM, a second writer is killed mid-upload and a third "
+            + "resumes bit-exactly; prints commit/load time, throughput and peak RSS, and fails if peak RSS minus the "
+            + "state passes the stated bound")
+    String params;
+
+    @Option(names = "--shard-size-mb", defaultValue = "2000",
+            description = "shard size with --params (MB = 10^6 bytes; default ${DEFAULT-VALUE})")
+    long shardSizeMb;
+
     @Override
     public Integer call() {
+        if (params != null) {
+            return resumeBench();
+        }
         CheckpointIoBench.Settings settings;
         try {
             settings = mb == null
@@ -46,5 +61,19 @@ final class BenchCheckpointIo implements Callable<Integer> {
         System.out.println();
         System.out.print(section.markdown());
         return 0;
+    }
+
+    private int resumeBench() {
+        CheckpointResumeBench.Settings defaults = CheckpointResumeBench.Settings.of(
+                CheckpointResumeBench.parseParams(params), dir);
+        CheckpointResumeBench.Settings settings = new CheckpointResumeBench.Settings(defaults.params(),
+                defaults.tensorParams(), shardSizeMb * ShardedSafetensors.MB, defaults.childHeap(), dir,
+                defaults.seed());
+        long t0 = System.nanoTime();
+        CheckpointResumeBench.Result result = CheckpointResumeBench.run(settings, line ->
+                System.err.printf(Locale.ROOT, "[%6.1f s] %s%n", (System.nanoTime() - t0) / 1e9, line));
+        System.out.println();
+        System.out.print(result.markdown());
+        return result.held() ? 0 : 1;
     }
 }
