@@ -2,13 +2,10 @@ package forge.storage;
 
 import software.amazon.awssdk.core.exception.AbortedException;
 import software.amazon.awssdk.core.exception.SdkClientException;
-import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
-import software.amazon.awssdk.services.s3.model.UploadPartResponse;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -21,7 +18,6 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
@@ -35,14 +31,9 @@ final class StreamingPut {
     private StreamingPut() {
     }
 
-    /** The part size used for an object of {@code size}: the configured one, or larger where 10,000 parts need it. */
-    static long partSize(long size, long configuredPartSize) {
-        return Math.max(configuredPartSize, (size + S3ClientOptions.MAX_PARTS - 1L) / S3ClientOptions.MAX_PARTS);
-    }
-
     /** Heap the upload of an object of {@code size} holds at most: one buffer per part in flight, plus the one filling. */
     static long bufferBytes(long size, long configuredPartSize) {
-        return (MultipartPut.PARALLEL_PARTS + 1L) * partSize(size, configuredPartSize);
+        return (MultipartPut.PARALLEL_PARTS + 1L) * MultipartPut.partSize(size, configuredPartSize);
     }
 
     static String sha256(byte[] content) {
@@ -61,18 +52,14 @@ final class StreamingPut {
     /** @return the object's SHA-256, hex */
     static String upload(S3Client s3, S3Uri uri, long size, ObjectBody body, long configuredPartSize, boolean crc32,
                          MultipartPut.Condition condition) {
-        long partSize = partSize(size, configuredPartSize);
+        long partSize = MultipartPut.partSize(size, configuredPartSize);
         if (partSize > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("object " + uri + " of " + size + " bytes needs parts over 2 GiB");
         }
         ChecksumAlgorithm algorithm = crc32 ? ChecksumAlgorithm.CRC32 : null;
         String uploadId = MultipartPut.create(s3, uri, algorithm, condition);
         int slots = MultipartPut.PARALLEL_PARTS;
-        ExecutorService pool = Executors.newFixedThreadPool(slots, r -> {
-            Thread t = new Thread(r, "multipart " + uri.key());
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = MultipartPut.partPool(uri, slots);
         try {
             Parts parts = new Parts(s3, uri, uploadId, (int) partSize, slots + 1, algorithm, pool);
             try {
@@ -85,22 +72,10 @@ final class StreamingPut {
                 throw new IllegalStateException(uri + " was announced as " + size + " bytes but its body wrote "
                         + parts.written);
             }
-            List<CompletedPart> done = new ArrayList<>();
-            for (Future<CompletedPart> f : parts.pending) {
-                done.add(MultipartPut.await(f));
-            }
-            s3.completeMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key()).uploadId(uploadId)
-                    .ifNoneMatch(condition.ifNoneMatch()).ifMatch(condition.ifMatch())
-                    .multipartUpload(m -> m.parts(done)));
+            MultipartPut.complete(s3, uri, uploadId, condition, parts.pending);
             return HexFormat.of().formatHex(parts.digest.digest());
         } catch (RuntimeException e) {
-            MultipartPut.stop(pool);
-            try {
-                s3.abortMultipartUpload(b -> b.bucket(uri.bucket()).key(uri.key()).uploadId(uploadId));
-            } catch (RuntimeException abortFailure) {
-                e.addSuppressed(abortFailure);
-            }
-            throw e;
+            throw MultipartPut.abort(s3, uri, uploadId, pool, e);
         } finally {
             pool.shutdownNow();
         }
@@ -208,13 +183,7 @@ final class StreamingPut {
             filled = 0;
             pending.add(pool.submit(() -> {
                 try {
-                    UploadPartResponse r = s3.uploadPart(b -> b.bucket(uri.bucket()).key(uri.key())
-                                    .uploadId(uploadId).partNumber(number).contentLength((long) len)
-                                    .checksumAlgorithm(algorithm),
-                            RequestBody.fromContentProvider(() -> new ByteArrayInputStream(part, 0, len), len,
-                                    "application/octet-stream"));
-                    return CompletedPart.builder().partNumber(number).eTag(r.eTag())
-                            .checksumCRC32(r.checksumCRC32()).build();
+                    return MultipartPut.uploadPart(s3, uri, uploadId, number, part, 0, len, algorithm);
                 } finally {
                     free.offer(part);
                 }
