@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA path's checks on a machine with one NVIDIA GPU, in under 8 minutes (infra/gpu/README.md):
-#   the CUDA engine loads; GPT-2 small's shape trains (tokens/s, MFU against the GPU's bf16/fp16 peak, in fp16, memory plan);
+#   the CUDA engine loads; GPT-2 small's shape trains (tokens/s, MFU against the GPU's bf16 peak, in bf16, memory plan);
 #   a pretrain stage stopped and resumed on this GPU ends byte-identical; a Llama HF fixture fine-tunes a few steps.
 # Usage: infra/gpu/verify.sh [extra ./forge gpu-verify options, e.g. --steps 100 --precision fp32]
 # Not yet run on a GPU (BENCHMARKS.md, "GPU verification").
@@ -54,6 +54,8 @@ else
   run=(./forge)
 fi
 export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-10000}"
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-33554432}"   # as ./forge: see the comment there
+export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-268435456}"
 export FORGE_HOME="$repo"
 start=$(date +%s)
 set +e

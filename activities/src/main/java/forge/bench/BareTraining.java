@@ -35,15 +35,22 @@ public final class BareTraining {
      * @param tokens         tokens trained on
      * @param hostCopyMs     median time to copy weights and optimizer moments to host memory, which is all a
      *                       background checkpoint should cost the training thread
+     * @param medianStepSeconds the median step: on a shared machine the mean carries other tenants' bursts
      */
     public record Result(GptConfig model, long steps, double stepSeconds, double evalSeconds, long tokens,
-                         double valLossStart, double valLossEnd, double hostCopyMs, long checkpointTensorBytes) {
+                         double valLossStart, double valLossEnd, double hostCopyMs, long checkpointTensorBytes,
+                         double medianStepSeconds) {
         public double loopSeconds() {
             return stepSeconds + evalSeconds;
         }
 
         public double tokensPerSecond() {
             return tokens / stepSeconds;
+        }
+
+        /** Tokens of a step over the median step. */
+        public double medianTokensPerSecond() {
+            return tokens / (double) steps / medianStepSeconds;
         }
     }
 
@@ -69,6 +76,7 @@ public final class BareTraining {
             double valStart = task.validationLoss();
             double valEnd = valStart;
             long stepNanos = 0, evalNanos = 0, tokens = 0;
+            long[] each = new long[(int) maxSteps];
             for (long step = 0; step < maxSteps; step++) {
                 long t0 = System.nanoTime();
                 // As TrainingLoop does, so that this run's weights equal the stage's step for step.
@@ -82,6 +90,7 @@ public final class BareTraining {
                 }
                 long t1 = System.nanoTime();
                 stepNanos += t1 - t0;
+                each[(int) step] = t1 - t0;
                 long done = step + 1;
                 if (done % cfg.eval().interval() == 0 || done == maxSteps) {
                     valEnd = task.validationLoss();
@@ -100,8 +109,9 @@ public final class BareTraining {
                 bytes = bytes(weights) + bytes(moments);
             }
             Arrays.sort(copies);
+            Arrays.sort(each);
             return new Result(gptConfig, maxSteps, stepNanos / 1e9, evalNanos / 1e9, tokens, valStart, valEnd,
-                    copies[copies.length / 2], bytes);
+                    copies[copies.length / 2], bytes, each.length == 0 ? Double.NaN : each[each.length / 2] / 1e9);
         }
     }
 

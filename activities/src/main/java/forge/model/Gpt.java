@@ -375,7 +375,8 @@ public final class Gpt implements AutoCloseable {
                 x = Dropouts.apply(x.add(pos), config.dropout(), training);
             }
             Rope.Angles angles = rope == null ? null : rope.angles(past, t, posIds, lastPosition);
-            Pass pass = new Pass(b, t, past, mask, angles, cache, training, precision);
+            boolean causalOnly = leftPad == null && positions == null && past == 0 && mask != null;
+            Pass pass = new Pass(b, t, past, mask, causalOnly, angles, cache, training, precision);
             x = x.reshape(b * t, c);                                                             // (B*T, C)
             for (Block block : ck != null ? List.<Block>of() : blocks) {
                 // Each block's intermediates are freed as it returns (autograd keeps what backward needs), so the

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Activation;
 import forge.tensor.EngineArrays;
+import forge.tensor.TorchOps;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -31,7 +32,8 @@ final class Mlp implements FeedForward {
     @Override
     public NDArray forward(NDArray x, Pass p) {
         NDArray u = cFc.forward(x, p.precision());                                   // (B*T, 4C)
-        u = Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);     // gelu_new
+        u = TorchOps.available() ? TorchOps.geluTanh(u)                              // gelu_new
+                : Activation.sigmoid(u.square().mul(geluB).add(geluA).mul(u)).mul(u);
         return Dropouts.apply(cProj.forward(u, p.precision()), dropout, p.training()); // (B*T, C)
     }
 

@@ -5,6 +5,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.jni.JniUtils;
 import forge.errors.BadInputException;
+import forge.tensor.TorchOps;
 
 import java.util.Locale;
 
@@ -17,8 +18,9 @@ import java.util.Locale;
  *
  * <p>DJL 0.36's PyTorch JNI has no bfloat16 tensor type on any device: its dtype table stops at the eight types of
  * DJL's first release, and asking it for bfloat16 (toType, zeros, create) aborts the JVM with "terminate called
- * without an active exception". {@link #BF16} is therefore a name the config accepts only to refuse (see
- * {@link #requireRunnable}); the day a DJL maps it, {@link #dataType()} is all that has to change.
+ * without an active exception". The casts therefore go through {@link TorchOps}, whose bfloat16 tensors DJL's
+ * matmuls and views carry without asking their dtype (they report {@code DataType.UNKNOWN}); without those kernels
+ * bf16 is refused ({@link #requireRunnable}).
  */
 public enum Precision {
     FP32(DataType.FLOAT32),
@@ -29,6 +31,11 @@ public enum Precision {
 
     Precision(DataType dataType) {
         this.dataType = dataType;
+    }
+
+    /** Bytes of one element in this dtype. */
+    public int bytes() {
+        return this == FP32 ? 4 : 2;
     }
 
     /** The config's spelling: fp32, bf16, fp16. */
@@ -69,11 +76,10 @@ public enum Precision {
 
     /** Refuses, naming the field, a compute precision this engine cannot run (see the class comment). */
     public Precision requireRunnable(String field) {
-        if (this == BF16) {
-            throw BadInputException.field(field, "bf16 cannot run on this engine: DJL 0.36's PyTorch JNI has no "
-                    + "bfloat16 tensor type on any device (creating one aborts the worker). Use fp16 (mixed precision "
-                    + "with dynamic loss scaling, fp32 master weights) or fp32; export.dtype: bf16 still writes "
-                    + "bfloat16 weights");
+        if (this == BF16 && !TorchOps.available()) {
+            throw BadInputException.field(field, "bf16 needs the TorchScript kernels, and "
+                    + TorchOps.unavailableReason() + " (DJL 0.36 has no bfloat16 tensor of its own). Use fp16 (mixed "
+                    + "precision with dynamic loss scaling) or fp32; export_dtype: bf16 still writes bfloat16 weights");
         }
         return this;
     }
@@ -89,13 +95,21 @@ public enum Precision {
     }
 
     /**
-     * A cast that autograd sees. DJL's toType runs under a NoGradGuard (its backward would never reach the fp32
-     * master), so the values are copied into a new array of the target dtype instead: index_put records a copy whose
-     * backward casts the gradient back to the source dtype, as torch's .to() does.
+     * A cast that autograd sees, as torch's .to(): its backward casts the gradient back to the source dtype. DJL's
+     * toType runs under a NoGradGuard (its backward would never reach the fp32 master), so without the TorchScript
+     * kernels the values are copied into a new array of the target dtype, which index_put records.
      */
     private static NDArray cast(NDArray x, DataType to) {
         if (x.getDataType() == to) {
             return x;
+        }
+        if (TorchOps.available()) {
+            return switch (to) {
+                case FLOAT32 -> TorchOps.toFloat32(x);
+                case FLOAT16 -> TorchOps.toFloat16(x);
+                case BFLOAT16 -> TorchOps.toBfloat16(x);
+                default -> throw new IllegalArgumentException("no autocast to " + to);
+            };
         }
         if (!JniUtils.isGradMode()) {
             return x.toType(to, false);                      // inference: nothing to differentiate

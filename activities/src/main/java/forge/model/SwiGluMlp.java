@@ -2,6 +2,7 @@ package forge.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
+import forge.tensor.TorchOps;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,7 +22,8 @@ final class SwiGluMlp implements FeedForward {
     @Override
     public NDArray forward(NDArray x, Pass p) {
         NDArray g = gate.forward(x, p.precision());                                  // (B*T, I)
-        NDArray h = Activation.sigmoid(g).mul(g).mul(up.forward(x, p.precision()));  // silu(g)·up: (B*T, I)
+        NDArray silu = TorchOps.available() ? TorchOps.silu(g) : Activation.sigmoid(g).mul(g);
+        NDArray h = silu.mul(up.forward(x, p.precision()));                          // silu(g)·up: (B*T, I)
         return down.forward(h, p.precision());                                       // (B*T, C)
     }
 

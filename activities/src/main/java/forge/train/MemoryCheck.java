@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import forge.errors.BadInputException;
 import forge.model.GptConfig;
+import forge.model.Precision;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,19 +35,19 @@ public final class MemoryCheck {
      */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
                                      int seq, int copies) {
-        return atStart(stage, model, trainable, frozen, rows, seq, copies, MemoryPlan.Precision.FP32, false);
+        return atStart(stage, model, trainable, frozen, rows, seq, copies, Precision.FP32, false);
     }
 
     /** {@link #atStart} with the stage's train section: its precision and activation checkpointing. */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
                                      int seq, int copies, TrainSpec train) {
         return atStart(stage, model, trainable, frozen, rows, seq, copies,
-                MemoryPlan.Precision.valueOf(train.precision().name()), train.activationCheckpointing());
+                train.precision(), train.activationCheckpointing());
     }
 
     /** {@link #atStart} for a stage that may train with activation checkpointing or in lower precision. */
     public static MemoryPlan atStart(String stage, GptConfig model, long trainable, List<GptConfig> frozen, int rows,
-                                     int seq, int copies, MemoryPlan.Precision precision,
+                                     int seq, int copies, Precision precision,
                                      boolean activationCheckpointing) {
         long params = model.parameterCount() * copies;
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs(stage, device(Engine.getInstance().defaultDevice()),

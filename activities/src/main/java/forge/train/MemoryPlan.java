@@ -3,6 +3,8 @@ package forge.train;
 import forge.checkpoint.CheckpointBuffers;
 
 import forge.model.GptConfig;
+import forge.model.Precision;
+import forge.tensor.TorchOps;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -28,9 +30,12 @@ import java.util.Locale;
  * in 2-byte activations). In elements, h the width, I the MLP width, a the heads, s the sequence:
  * <ul>
  *   <li>GPT-2: attention 6·h + a·s (ln_1 in, c_attn in, q k v, c_proj in; the softmax output), MLP 18·h (ln_2 in,
- *       c_fc in, and the unfused tanh-GELU's four 4·h tensors);
+ *       c_fc in, and the tanh-GELU's four 4·h tensors in DJL's ops);
  *   <li>Llama family: attention 7·h + a·s (RMSNorm keeps its input and normalised output), MLP 3·h + 5·I (silu's
  *       sigmoid, gate, silu·gate, up and their product); q and the repeated k, v count as h each;
+ *   <li>with the fused TorchScript kernels ({@code forge.tensor.TorchOps}, the default): attention keeps its output and
+ *       a log-sum-exp per head (h + a) instead of the a·s weights unless dropout is on, GELU keeps only its input
+ *       (GPT-2's MLP 10·h) and SiLU no sigmoid (Llama's MLP 3·h + 4·I);
  *   <li>dropout &gt; 0 adds the attention dropout's output (a·s) and byte mask (a·s/4 in 4-byte elements) and, for
  *       GPT-2, the residual dropouts' masks (2·h).
  * </ul>
@@ -52,27 +57,6 @@ import java.util.Locale;
 public record MemoryPlan(String stage, String device, List<Part> parts) {
     /** libtorch, the JVM and what a stage holds besides tensors, measured on CPU (BENCHMARKS.md, "Memory model"). */
     public static final long RUNTIME_BYTES = 600L << 20;
-
-    public enum Precision {
-        FP32(4, 4, 0), BF16(2, 4, 2), FP16(2, 4, 2);
-
-        /** bytes of one activation element */
-        final int activation;
-        /** bytes of one master weight */
-        final int master;
-        /** bytes of the low-precision working copy of a weight, 0 without one */
-        final int working;
-
-        Precision(int activation, int master, int working) {
-            this.activation = activation;
-            this.master = master;
-            this.working = working;
-        }
-
-        public static Precision of(String name) {
-            return valueOf(name.toUpperCase(Locale.ROOT));
-        }
-    }
 
     /** One line of the plan; host parts are RAM even when the stage trains on a GPU. */
     public record Part(String name, long bytes, boolean host, String detail) {
@@ -133,12 +117,12 @@ public record MemoryPlan(String stage, String device, List<Part> parts) {
         long trainable = in.trainableParams();
         int copies = in.trainedCopies();
         List<Part> parts = new ArrayList<>();
-        parts.add(new Part("weights", copies * params * (pr.master + pr.working), false));
+        parts.add(new Part("weights", copies * params * weightBytes(pr), false));
         parts.add(new Part("grads", copies * trainable * 4, false));
         parts.add(new Part("moments", copies * trainable * 8, false));
         long frozen = 0;
         for (GptConfig f : in.frozen()) {
-            frozen += f.parameterCount() * (pr.master + pr.working);
+            frozen += f.parameterCount() * weightBytes(pr);
         }
         if (frozen > 0) {
             parts.add(new Part("frozen models", frozen, false));
@@ -150,27 +134,39 @@ public record MemoryPlan(String stage, String device, List<Part> parts) {
         return new MemoryPlan(in.stage(), in.device(), List.copyOf(parts));
     }
 
+    /** The fp32 master of a weight, plus its working copy in a 16-bit compute dtype. */
+    private static long weightBytes(Precision pr) {
+        return 4 + (pr == Precision.FP32 ? 0 : pr.bytes());
+    }
+
     /** Activation bytes of one forward and backward at this batch (see the class comment). */
     public static long activationBytes(GptConfig m, int batch, int seq, Precision pr, boolean checkpointing) {
+        return activationBytes(m, batch, seq, pr, checkpointing, TorchOps.available());
+    }
+
+    /** fused: whether the TorchScript kernels run (see {@link TorchOps}); they save less for backward. */
+    static long activationBytes(GptConfig m, int batch, int seq, Precision pr, boolean checkpointing, boolean fused) {
         long tokens = (long) batch * seq;
-        long block = blockElements(m, seq) * pr.activation;
+        long block = blockElements(m, seq, fused) * pr.bytes();
         long blocks = checkpointing
-                ? (long) m.nLayer() * m.nEmbd() * pr.activation + block   // kept inputs + the one recomputed
+                ? (long) m.nLayer() * m.nEmbd() * pr.bytes() + block      // kept inputs + the one recomputed
                 : (long) m.nLayer() * block;
         long backward = block;                                             // one block's gradients at a time
-        long head = 4L * m.vocabSize() * 4 + 2L * m.nEmbd() * pr.activation; // logits, log-softmax, their grads
+        long head = 4L * m.vocabSize() * 4 + 2L * m.nEmbd() * pr.bytes();  // logits, log-softmax, their grads
         return tokens * (blocks + backward + head);
     }
 
     /** Elements one block keeps per token for backward at sequence length seq. */
-    static long blockElements(GptConfig m, int seq) {
+    static long blockElements(GptConfig m, int seq, boolean fused) {
         long h = m.nEmbd();
         long attnRows = (long) m.nHead() * seq;                 // the softmax output, a·s per token
+        // Fused attention without dropout keeps its output and a log-sum-exp per head instead of the weights.
+        long attention = fused && m.dropout() == 0 ? h + m.nHead() : attnRows;
         long e;
         if (m.architecture().isGpt2()) {
-            e = 6 * h + attnRows + 18 * h;
+            e = 6 * h + attention + (fused ? 10 * h : 18 * h);  // one-kernel GELU keeps only its input
         } else {
-            e = 7 * h + attnRows + 3 * h + 5L * m.intermediateSize();
+            e = 7 * h + attention + 3 * h + (fused ? 4L : 5L) * m.intermediateSize(); // one-kernel SiLU: no sigmoid
         }
         if (m.dropout() > 0) {
             // Attention dropout keeps a mask and its output (a·s each, the mask at a byte: counted as a quarter);

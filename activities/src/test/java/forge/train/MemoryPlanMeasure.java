@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import forge.model.Gpt;
 import forge.model.GptConfig;
+import forge.model.Precision;
 import forge.optim.AdamW;
 import forge.optim.AdamWConfig;
 
@@ -36,7 +37,7 @@ public final class MemoryPlanMeasure {
                         (int) (Math.round(8.0 / 3 * width / 32) * 32), 10000, false, 0)
                 : new GptConfig(vocab, seq, layers, width / 64, width, 0.0, true);
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs("bare", "cpu", cfg, cfg.parameterCount(),
-                java.util.List.of(), batch, seq, MemoryPlan.Precision.FP32, ckpt, 0, 1));
+                java.util.List.of(), batch, seq, Precision.FP32, ckpt, 0, 1));
         // Warm the engine (libtorch's threads, kernels, allocator) on a tiny step so the baseline includes it.
         step(new GptConfig(64, 16, 1, 1, 64, 0, true), 2, 16, 1, ckpt);
         long base = status("VmRSS");

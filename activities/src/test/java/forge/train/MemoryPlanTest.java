@@ -3,6 +3,7 @@ package forge.train;
 import forge.errors.BadInputException;
 import forge.model.GptConfig;
 import forge.model.LoraConfig;
+import forge.model.Precision;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,23 +25,27 @@ class MemoryPlanTest {
         long p = GPT2_124M.parameterCount();
         assertEquals(124_439_808L, p);
         MemoryPlan plan = MemoryPlan.of(MemoryPlan.Inputs.full("pretrain", "cpu", GPT2_124M, 8, 1024,
-                MemoryPlan.Precision.FP32));
+                Precision.FP32));
         assertEquals(4 * p, plan.bytes("weights"));
         assertEquals(4 * p, plan.bytes("grads"));
         assertEquals(8 * p, plan.bytes("moments"));
         assertEquals(4 * p + 8 * p + (88L << 20), plan.bytes("checkpoint buffers"));
-        // Per token: 12 blocks + one in backward of (24·768 + 12·1024) floats, and the head's 4·V floats + 2·768.
-        long perToken = 13L * (24 * 768 + 12 * 1024) * 4 + 4L * 50257 * 4 + 2 * 768 * 4;
-        assertEquals(8 * 1024 * perToken, plan.bytes("activations"));
+        // Per token: 12 blocks + one in backward of (17·768 + 12) floats with the fused kernels (attention keeps its
+        // output and a log-sum-exp per head, GELU its input), and the head's 4·V floats + 2·768.
+        long head = 4L * 50257 * 4 + 2 * 768 * 4;
+        assertEquals(8 * 1024 * (13L * (17 * 768 + 12) * 4 + head), plan.bytes("activations"));
+        // DJL's ops alone keep the (T, T) attention weights of every head and GELU's four intermediates.
+        assertEquals(8 * 1024 * (13L * (24 * 768 + 12 * 1024) * 4 + head),
+                MemoryPlan.activationBytes(GPT2_124M, 8, 1024, Precision.FP32, false, false));
         assertEquals(plan.total(), plan.deviceBytes());
     }
 
     @Test
     void bf16KeepsFp32MastersAndHalvesTheBlocksActivations() {
         MemoryPlan fp32 = MemoryPlan.of(MemoryPlan.Inputs.full("sft", "cuda:0", GPT2_124M, 8, 1024,
-                MemoryPlan.Precision.FP32));
+                Precision.FP32));
         MemoryPlan bf16 = MemoryPlan.of(MemoryPlan.Inputs.full("sft", "cuda:0", GPT2_124M, 8, 1024,
-                MemoryPlan.Precision.BF16));
+                Precision.BF16));
         long p = GPT2_124M.parameterCount();
         assertEquals(6 * p, bf16.bytes("weights"));
         assertEquals(fp32.bytes("moments"), bf16.bytes("moments"));
@@ -55,7 +60,7 @@ class MemoryPlanTest {
         GptConfig llama = GptConfig.llama(32000, 2048, 16, 32, 8, 2048, 5632, 10000, false, 0);
         long adapters = new LoraConfig(16, 32, null).parameterCount(llama);
         MemoryPlan plan = MemoryPlan.of(new MemoryPlan.Inputs("sft", "cuda:0", llama, adapters, List.of(), 4, 2048,
-                MemoryPlan.Precision.FP32, false, MemoryPlan.checkpointBuffers(llama.parameterCount(), adapters), 1));
+                Precision.FP32, false, MemoryPlan.checkpointBuffers(llama.parameterCount(), adapters), 1));
         assertEquals(4 * llama.parameterCount(), plan.bytes("weights"));
         assertEquals(4 * adapters, plan.bytes("grads"));
         assertEquals(8 * adapters, plan.bytes("moments"));
@@ -65,11 +70,11 @@ class MemoryPlanTest {
     @Test
     void frozenModelsCostTheirWeightsOnlyAndCheckpointingKeepsOneInputPerBlock() {
         MemoryPlan dpo = MemoryPlan.of(new MemoryPlan.Inputs("dpo", "cpu", GPT2_124M, GPT2_124M.parameterCount(),
-                List.of(GPT2_124M), 2, 1024, MemoryPlan.Precision.FP32, false, 0, 1));
+                List.of(GPT2_124M), 2, 1024, Precision.FP32, false, 0, 1));
         assertEquals(4 * GPT2_124M.parameterCount(), dpo.bytes("frozen models"));
 
-        long plain = MemoryPlan.activationBytes(GPT2_124M, 8, 1024, MemoryPlan.Precision.FP32, false);
-        long ckpt = MemoryPlan.activationBytes(GPT2_124M, 8, 1024, MemoryPlan.Precision.FP32, true);
+        long plain = MemoryPlan.activationBytes(GPT2_124M, 8, 1024, Precision.FP32, false, false);
+        long ckpt = MemoryPlan.activationBytes(GPT2_124M, 8, 1024, Precision.FP32, true, false);
         long tokens = 8 * 1024;
         long block = (24 * 768 + 12 * 1024) * 4L;
         assertEquals(tokens * (12 * block - 12 * 768 * 4 - block), plain - ckpt);
@@ -78,7 +83,7 @@ class MemoryPlanTest {
     @Test
     void aStageThatDoesNotFitIsRefusedWithTheArithmetic() {
         MemoryPlan plan = MemoryPlan.of(MemoryPlan.Inputs.full("sft", "cuda:0", GPT2_124M, 16, 1024,
-                MemoryPlan.Precision.FP32));
+                Precision.FP32));
         AvailableMemory small = device -> OptionalLong.of(device.equals("cpu") ? 64 * GIB : 8 * GIB);
         BadInputException e = assertThrows(BadInputException.class, () -> MemoryCheck.require(plan, small));
         String m = e.getMessage();

@@ -90,6 +90,8 @@ final class TestStack implements AutoCloseable {
         workerEnv.put("FORGE_S3_PREFIX", s3.prefix());
         workerEnv.put("FORGE_HEARTBEAT_INTERVAL_SECONDS", "1");
         workerEnv.put("GOMP_SPINCOUNT", "10000");
+        workerEnv.put("MALLOC_MMAP_THRESHOLD_", "33554432");
+        workerEnv.put("MALLOC_TRIM_THRESHOLD_", "268435456");
         workerEnv.put("AWS_ACCESS_KEY_ID", DevStack.ACCESS_KEY);
         workerEnv.put("AWS_SECRET_ACCESS_KEY", DevStack.SECRET_KEY);
         workerEnv.putAll(env);

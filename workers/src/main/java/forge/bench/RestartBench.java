@@ -291,6 +291,8 @@ public final class RestartBench {
             env.put("AWS_ACCESS_KEY_ID", DevStack.ACCESS_KEY);
             env.put("AWS_SECRET_ACCESS_KEY", DevStack.SECRET_KEY);
             env.putIfAbsent("GOMP_SPINCOUNT", "10000");
+            env.putIfAbsent("MALLOC_MMAP_THRESHOLD_", "33554432");    // as ./forge sets them
+            env.putIfAbsent("MALLOC_TRIM_THRESHOLD_", "268435456");
             double startedAt = now();
             Process p = pb.start();
             processes.add(p);

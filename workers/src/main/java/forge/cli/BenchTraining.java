@@ -35,6 +35,14 @@ final class BenchTraining implements Callable<Integer> {
     @Option(names = "--dense-every", defaultValue = "100", description = "checkpoint interval in steps of the second pipeline run; 0 skips it (default ${DEFAULT-VALUE})")
     int denseEvery;
 
+    @Option(names = "--precision", description = "override train.precision: fp32, bf16 or fp16 (fp16 also turns on "
+            + "its loss scaling)")
+    String precision;
+
+    @Option(names = "--bare-only", description = "only the bare loop and its DJL-ops-only twin: no pipeline runs, "
+            + "no second seed (quick speed checks)")
+    boolean bareOnly;
+
     @Override
     public Integer call() throws IOException {
         WorkerProcess.configureTorchThreads(WorkerSettings.fromEnvironment(System.getenv()).torchThreads());
@@ -55,10 +63,14 @@ final class BenchTraining implements Callable<Integer> {
             }
             ((ObjectNode) spec.path("stages").path(Stages.PRETRAIN).path("train")).put("max_steps", o.steps);
         }
+        if (o.precision != null) {
+            ((ObjectNode) spec.path("stages").path(Stages.PRETRAIN).path("train")).put("precision", o.precision);
+            StartCommand.validate(spec, file);
+        }
         Path work = Files.createTempDirectory("forge-bench-training");
         try {
             TrainingBench.Result r = TrainingBench.run(new TrainingBench.Settings(spec, o.intervalSeconds, o.denseEvery,
-                    work), progress);
+                    work, o.bareOnly), progress);
             return TrainingBench.sections(r);
         } finally {
             forge.bench.CheckpointIoBench.deleteQuietly(work);

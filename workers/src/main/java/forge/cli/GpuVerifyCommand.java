@@ -28,7 +28,7 @@ final class GpuVerifyCommand implements Callable<Integer> {
     @Option(names = "--peak-tflops", defaultValue = "0", description = "the GPU's dense peak for MFU, TFLOP/s (verify.sh looks it up by name)")
     double peakTflops;
 
-    @Option(names = "--precision", description = "fp32 or fp16 (default fp16 on cuda, fp32 on cpu; bf16 is refused: DJL 0.36 has no bfloat16 tensors)")
+    @Option(names = "--precision", description = "fp32, bf16 or fp16 (default bf16 on cuda, fp32 on cpu)")
     String precision;
 
     @Option(names = "--llama-fixture", description = "Hugging Face Llama directory to fine-tune (default the repo's test fixture; \"none\" skips)")
@@ -48,7 +48,7 @@ final class GpuVerifyCommand implements Callable<Integer> {
             }
         }
         new GpuVerify(device, tiny, steps != null ? steps : tiny ? 20 : 300, peakTflops,
-                precision != null ? precision : device.equals("cuda") ? "fp16" : "fp32", fixture)
+                precision != null ? precision : device.equals("cuda") ? "bf16" : "fp32", fixture)
                 .run(System.out::println);
         return 0;
     }

@@ -16,6 +16,7 @@ import forge.model.Precision;
 import forge.stage.TinyStages;
 import forge.tensor.HostTensor;
 import forge.tensor.Safetensors;
+import forge.tensor.TorchOps;
 import forge.train.StageControl;
 import forge.train.StageOutcome;
 import forge.train.TrainingProgress;
@@ -32,10 +33,14 @@ import java.util.concurrent.atomic.AtomicLong;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** train.precision and train.export_dtype through a real pretrain stage: fp16 resumes bit-exactly, bf16 exports. */
+/**
+ * train.precision and train.export_dtype through a real pretrain stage: fp16 and bf16 resume bit-exactly, bf16
+ * exports.
+ */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PrecisionStageTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -165,10 +170,46 @@ class PrecisionStageTest {
     }
 
     @Test
-    void bf16TrainingAndUnknownPrecisionsAreRefusedNamingTheField() throws Exception {
-        BadInputException bf16 = assertThrows(BadInputException.class, () -> PretrainConfig.parse(spec("bf16", null)));
-        assertTrue(bf16.getMessage().contains("train.precision") && bf16.getMessage().contains("DJL"),
-                bf16.getMessage());
+    void bf16TrainsOnFp32MastersAndResumesBitExactly() throws Exception {
+        JsonNode spec = spec("bf16", null);
+        StageOutcome straight = run(spec, "bf16-straight", StageControl.NONE);
+        assertTrue(straight.completed());
+        assertTrue(straight.metrics().get("valLossEnd") < straight.metrics().get("valLossStart"),
+                "bf16 training learns: " + straight.metrics());
+
+        assertFalse(run(spec, "bf16-resumed", stopAt(13)).completed());
+        LoadedCheckpoint step13 = tiny.store("bf16-resumed", "pretrain").latest().orElseThrow();
+        assertEquals("bf16", JSON.readTree(step13.file("state.json")).findValue("precision").asText());
+        Map<String, HostTensor> state = Safetensors.read(step13.file("optimizer.safetensors"));
+        assertTrue(state.keySet().stream().noneMatch(k -> k.startsWith("grad_scaler")), "bf16 scales no loss");
+        Safetensors.read(step13.file("model.safetensors")).values()
+                .forEach(t -> assertEquals("F32", t.dtype(), "the masters stay float32"));
+
+        assertTrue(run(spec, "bf16-resumed", StageControl.NONE).completed());
+        LoadedCheckpoint a = tiny.store("bf16-straight", "pretrain").loadFinal().orElseThrow();
+        LoadedCheckpoint b = tiny.store("bf16-resumed", "pretrain").loadFinal().orElseThrow();
+        assertArrayEquals(a.file("model.safetensors"), b.file("model.safetensors"));
+        assertArrayEquals(a.file("optimizer.safetensors"), b.file("optimizer.safetensors"));
+
+        // bf16 rounds every matmul input to 8 significant bits: not the fp32 run, but close to it.
+        StageOutcome fp32 = run(spec(null, null), "bf16-vs-fp32", StageControl.NONE);
+        assertEquals(fp32.metrics().get("valLossEnd"), straight.metrics().get("valLossEnd"), 0.05);
+        assertNotEquals(fp32.metrics().get("valLossEnd"), straight.metrics().get("valLossEnd"),
+                "bf16 really computed in bf16");
+    }
+
+    @Test
+    void bf16WithoutTheTorchScriptKernelsAndUnknownPrecisionsAreRefusedNamingTheField() throws Exception {
+        TorchOps.setEnabled(false);
+        try {
+            BadInputException bf16 = assertThrows(BadInputException.class,
+                    () -> PretrainConfig.parse(spec("bf16", null)));
+            assertTrue(bf16.getMessage().contains("train.precision") && bf16.getMessage().contains("TorchScript"),
+                    bf16.getMessage());
+        } finally {
+            TorchOps.setEnabled(true);
+        }
+        assertEquals(Precision.BF16, PretrainConfig.parse(spec("bf16", null)).train().precision());
         BadInputException typo = assertThrows(BadInputException.class, () -> PretrainConfig.parse(spec("fp8", null)));
         assertTrue(typo.getMessage().contains("train.precision"), typo.getMessage());
         BadInputException export = assertThrows(BadInputException.class,
