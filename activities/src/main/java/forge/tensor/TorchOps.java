@@ -20,8 +20,8 @@ import java.io.UncheckedIOException;
  * DJL's own ops would take several, each reading and writing the whole tensor:
  *
  * <ul>
- *   <li>{@link #attention}: torch's scaled_dot_product_attention (its flash kernel on CPU and CUDA), never
- *       materialising the (B, nh, T, S) weights autograd would otherwise keep;
+ *   <li>{@link #attention}: torch's scaled_dot_product_attention, whose fused kernels (flash on CPU and CUDA where
+ *       the inputs allow) keep a log-sum-exp per row for backward instead of the (B, nh, T, S) weights;
  *   <li>{@link #geluTanh} and {@link #silu}: GPT-2's gelu_new and Llama's SiLU in one kernel each (DJL has only the
  *       exact erf GELU, and gelu_new spelled in DJL ops is six kernels and five saved tensors);
  *   <li>{@link #toBfloat16}, {@link #toFloat16}, {@link #toFloat32}: differentiable casts. DJL's toType runs
@@ -30,7 +30,8 @@ import java.io.UncheckedIOException;
  * </ul>
  *
  * <p>On the baby Shakespeare config these and glibc's malloc settings in {@code ./forge} take the bare loop from
- * about 0.9× to 1.3× PyTorch eager's tokens/s (BENCHMARKS.md, "CPU speed"). The modules load once per process, the
+ * 0.93× to 1.24× PyTorch eager's tokens/s; the kernels' own share is 1.08× (BENCHMARKS.md, "CPU speed"). The modules
+ * load once per process, the
  * first time one is used; if loading fails, {@link #available()} is false and callers use their DJL-only paths
  * (bfloat16 then refuses to run). {@code -Dforge.torch_ops=false} or {@link #setEnabled} force those paths, for
  * benchmarks and the tests that compare the two.
