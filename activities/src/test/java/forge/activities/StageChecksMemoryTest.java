@@ -20,7 +20,7 @@ class StageChecksMemoryTest {
                 model: {n_layer: 12, n_head: 12, n_embd: 768, block_size: 1024}
                 tokenizer: {type: bpe, vocab_size: 50257}
                 data: {sources: [{path: "demo:pretrain?seed=7&docs=100"}]}
-                train: {batch_size: 12}
+                train: {batch_size: 20}
                 """);
         StageChecksImpl checks = new StageChecksImpl(null);
         System.setProperty(AvailableMemory.OVERRIDE, String.valueOf(32L << 30));
@@ -30,7 +30,7 @@ class StageChecksMemoryTest {
             assertTrue(f.isNonRetryable());
             assertEquals(TrainingPipelineImpl.BAD_INPUT, f.getType());
             assertTrue(f.getOriginalMessage().startsWith("stage pretrain needs ≈ "), f.getOriginalMessage());
-            assertTrue(f.getOriginalMessage().contains("at batch_size 12 × 1024 tokens"), f.getOriginalMessage());
+            assertTrue(f.getOriginalMessage().contains("at batch_size 20 × 1024 tokens"), f.getOriginalMessage());
             assertTrue(f.getOriginalMessage().contains("but 32.0 GiB are free"), f.getOriginalMessage());
             // With activation checkpointing the same model and batch fit.
             ((com.fasterxml.jackson.databind.node.ObjectNode) spec.get("train")).put("activation_checkpointing", true);

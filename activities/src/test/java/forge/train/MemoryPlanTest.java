@@ -49,7 +49,8 @@ class MemoryPlanTest {
         long p = GPT2_124M.parameterCount();
         assertEquals(6 * p, bf16.bytes("weights"));
         assertEquals(fp32.bytes("moments"), bf16.bytes("moments"));
-        assertTrue(bf16.bytes("activations") < 0.75 * fp32.bytes("activations"));
+        // The blocks halve; the head's logits stay fp32.
+        assertTrue(bf16.bytes("activations") < 0.8 * fp32.bytes("activations"));
         // On CUDA the checkpoint buffers are host RAM, not device memory.
         assertEquals(bf16.total() - bf16.bytes("checkpoint buffers"), bf16.deviceBytes());
         assertEquals(bf16.bytes("checkpoint buffers"), bf16.hostBytes());

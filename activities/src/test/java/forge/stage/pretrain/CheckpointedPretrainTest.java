@@ -82,7 +82,7 @@ class CheckpointedPretrainTest {
             } finally {
                 System.clearProperty(AvailableMemory.OVERRIDE);
             }
-            assertTrue(e.getMessage().startsWith("stage pretrain needs ≈ 0.7"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("stage pretrain needs ≈ 0.8"), e.getMessage());
             assertTrue(e.getMessage().contains("on the host (cpu) (weights 0.000"), e.getMessage());
             assertTrue(e.getMessage().contains("but 0.063 GiB are free"), e.getMessage());
             // Only the attempt's epoch claim (docs/fencing.md): no checkpoint, no final/.
