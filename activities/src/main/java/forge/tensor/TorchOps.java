@@ -43,54 +43,29 @@ public final class TorchOps {
     private TorchOps() {
     }
 
-    /** The compiled modules, loaded on first use; {@code error} says why when they could not be. */
-    private static final class Modules {
-        static final String ERROR;
-        static final PtSymbolBlock GELU_TANH;
-        static final PtSymbolBlock SILU;
-        static final PtSymbolBlock SDPA;
-        static final PtSymbolBlock SDPA_MASKED;
-        static final PtSymbolBlock SDPA_CAUSAL;
-        static final PtSymbolBlock TO_BF16;
-        static final PtSymbolBlock TO_F16;
-        static final PtSymbolBlock TO_F32;
-
-        static {
-            PtSymbolBlock[] m = new PtSymbolBlock[8];
-            String error = null;
-            try {
-                // Never closed: the modules live as long as the process, like the engine.
-                NDManager owner = NDManager.newBaseManager();
-                m[0] = load(owner, "GeluTanh", "x: Tensor) -> Tensor",
-                        "return torch.gelu(x, approximate=\"tanh\")");
-                m[1] = load(owner, "Silu", "x: Tensor) -> Tensor", "return torch.silu(x)");
-                // (query, key, value, attn_mask, dropout_p, is_causal): the scale is 1/√d, every model's here.
-                m[2] = load(owner, "Sdpa", "q: Tensor, k: Tensor, v: Tensor) -> Tensor",
-                        "return torch.scaled_dot_product_attention(q, k, v, None, 0., False)");
-                m[3] = load(owner, "SdpaMasked", "q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor",
-                        "return torch.scaled_dot_product_attention(q, k, v, mask, 0., False)");
-                m[4] = load(owner, "SdpaCausal", "q: Tensor, k: Tensor, v: Tensor) -> Tensor",
-                        "return torch.scaled_dot_product_attention(q, k, v, None, 0., True)");
-                m[5] = load(owner, "ToBfloat16", "x: Tensor) -> Tensor", "return torch.to(x, 15)");
-                m[6] = load(owner, "ToFloat16", "x: Tensor) -> Tensor", "return torch.to(x, 5)");
-                m[7] = load(owner, "ToFloat32", "x: Tensor) -> Tensor", "return torch.to(x, 6)");
-            } catch (RuntimeException e) {
-                error = e.getClass().getSimpleName() + ": " + e.getMessage();
-                LOG.warn("TorchScript kernels did not load ({}); training uses DJL's ops only and bf16 cannot run",
-                        error);
-            }
-            ERROR = error;
-            GELU_TANH = m[0];
-            SILU = m[1];
-            SDPA = m[2];
-            SDPA_MASKED = m[3];
-            SDPA_CAUSAL = m[4];
-            TO_BF16 = m[5];
-            TO_F16 = m[6];
-            TO_F32 = m[7];
+    /** One compiled module per kernel. */
+    private record Kernels(PtSymbolBlock geluTanh, PtSymbolBlock silu, PtSymbolBlock sdpa, PtSymbolBlock sdpaMasked,
+                           PtSymbolBlock sdpaCausal, PtSymbolBlock toBf16, PtSymbolBlock toF16, PtSymbolBlock toF32) {
+        static Kernels load() {
+            // Never closed: the modules live as long as the process, like the engine.
+            NDManager owner = NDManager.newBaseManager();
+            // sdpa's arguments are (query, key, value, attn_mask, dropout_p, is_causal): the scale is 1/√d, every
+            // model's here.
+            return new Kernels(
+                    module(owner, "GeluTanh", "x: Tensor) -> Tensor", "return torch.gelu(x, approximate=\"tanh\")"),
+                    module(owner, "Silu", "x: Tensor) -> Tensor", "return torch.silu(x)"),
+                    module(owner, "Sdpa", "q: Tensor, k: Tensor, v: Tensor) -> Tensor",
+                            "return torch.scaled_dot_product_attention(q, k, v, None, 0., False)"),
+                    module(owner, "SdpaMasked", "q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor",
+                            "return torch.scaled_dot_product_attention(q, k, v, mask, 0., False)"),
+                    module(owner, "SdpaCausal", "q: Tensor, k: Tensor, v: Tensor) -> Tensor",
+                            "return torch.scaled_dot_product_attention(q, k, v, None, 0., True)"),
+                    module(owner, "ToBfloat16", "x: Tensor) -> Tensor", "return torch.to(x, 15)"),
+                    module(owner, "ToFloat16", "x: Tensor) -> Tensor", "return torch.to(x, 5)"),
+                    module(owner, "ToFloat32", "x: Tensor) -> Tensor", "return torch.to(x, 6)"));
         }
 
-        private static PtSymbolBlock load(NDManager owner, String name, String signature, String body) {
+        private static PtSymbolBlock module(NDManager owner, String name, String signature, String body) {
             byte[] archive = TorchScriptArchive.module(name, signature, "    " + body + "\n");
             try {
                 return JniUtils.loadModule((PtNDManager) owner, new ByteArrayInputStream(archive), false, false);
@@ -100,9 +75,29 @@ public final class TorchOps {
         }
     }
 
+    /** The kernels, loaded on first use; null, with {@code ERROR} saying why, when they could not be. */
+    private static final class Loaded {
+        static final Kernels KERNELS;
+        static final String ERROR;
+
+        static {
+            Kernels kernels = null;
+            String error = null;
+            try {
+                kernels = Kernels.load();
+            } catch (RuntimeException e) {
+                error = e.getClass().getSimpleName() + ": " + e.getMessage();
+                LOG.warn("TorchScript kernels did not load ({}); training uses DJL's ops only and bf16 cannot run",
+                        error);
+            }
+            KERNELS = kernels;
+            ERROR = error;
+        }
+    }
+
     /** Whether the fused kernels are on and loaded; callers fall back to DJL's ops when not. */
     public static boolean available() {
-        return enabled && Modules.ERROR == null;
+        return enabled && Loaded.ERROR == null;
     }
 
     /** Why the kernels are not available, for an error message; null when they are. */
@@ -110,7 +105,7 @@ public final class TorchOps {
         if (!enabled) {
             return "TorchScript kernels are switched off (-Dforge.torch_ops=false)";
         }
-        return Modules.ERROR == null ? null : "TorchScript kernels did not load: " + Modules.ERROR;
+        return Loaded.ERROR == null ? null : "TorchScript kernels did not load: " + Loaded.ERROR;
     }
 
     /** Switches the fused kernels off or on again for this process: for benchmarks and equivalence tests. */
@@ -120,12 +115,12 @@ public final class TorchOps {
 
     /** gelu_new: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), any float dtype. */
     public static NDArray geluTanh(NDArray x) {
-        return call(Modules.GELU_TANH, x);
+        return call(kernels().geluTanh(), x);
     }
 
     /** x·sigmoid(x), any float dtype. */
     public static NDArray silu(NDArray x) {
-        return call(Modules.SILU, x);
+        return call(kernels().silu(), x);
     }
 
     /**
@@ -138,27 +133,31 @@ public final class TorchOps {
             throw new IllegalArgumentException("a causal attention takes no mask");
         }
         if (causal) {
-            return call(Modules.SDPA_CAUSAL, q, k, v);
+            return call(kernels().sdpaCausal(), q, k, v);
         }
-        return mask == null ? call(Modules.SDPA, q, k, v) : call(Modules.SDPA_MASKED, q, k, v, mask);
+        return mask == null ? call(kernels().sdpa(), q, k, v) : call(kernels().sdpaMasked(), q, k, v, mask);
     }
 
     public static NDArray toBfloat16(NDArray x) {
-        return call(Modules.TO_BF16, x);
+        return call(kernels().toBf16(), x);
     }
 
     public static NDArray toFloat16(NDArray x) {
-        return call(Modules.TO_F16, x);
+        return call(kernels().toF16(), x);
     }
 
     public static NDArray toFloat32(NDArray x) {
-        return call(Modules.TO_F32, x);
+        return call(kernels().toF32(), x);
     }
 
-    private static NDArray call(PtSymbolBlock fn, NDArray... inputs) {
+    private static Kernels kernels() {
         if (!available()) {
             throw new IllegalStateException(unavailableReason());
         }
+        return Loaded.KERNELS;
+    }
+
+    private static NDArray call(PtSymbolBlock fn, NDArray... inputs) {
         NDList args = new NDList(inputs.length);
         for (NDArray a : inputs) {
             // DJL passes an array whose name has a dot ("h.0.attn.c_attn.weight") as a dict entry, not a tensor; a
